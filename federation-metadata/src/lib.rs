@@ -1,0 +1,1 @@
+//! Federation registry (issue 3): to be built.

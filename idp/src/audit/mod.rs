@@ -1,0 +1,93 @@
+//! The audit trail the federation agreement requires: every authentication attempt and
+//! every session start and end, as typed events written as JSON lines to a dedicated log,
+//! apart from the application log. Events never carry passwords, codes or session ids:
+//! sessions are named by a non-secret `session_ref`.
+
+mod jsonl;
+
+use std::sync::Mutex;
+
+use serde::Serialize;
+use time::OffsetDateTime;
+
+pub use jsonl::JsonLinesAudit;
+
+/// Why an authentication attempt failed. The user sees one message for the first two.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureReason {
+    UnknownLogin,
+    WrongPassword,
+    WrongActivationCode,
+    AccountLocked,
+    AccountLeft,
+    ThrottledAccount,
+    ThrottledAddress,
+    CsrfMismatch,
+    WeakPassword,
+    BackendError,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionEndReason {
+    Logout,
+    IdleTimeout,
+    AbsoluteTimeout,
+    AccountDisabled,
+}
+
+/// One audited fact. `login` is what the person typed (or their login on success).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum AuditEvent {
+    AuthnSuccess {
+        login: String,
+        person: String,
+        method: &'static str,
+        client_ip: String,
+    },
+    AuthnFailure {
+        login: String,
+        reason: FailureReason,
+        client_ip: String,
+    },
+    AccountActivated {
+        login: String,
+        person: String,
+        client_ip: String,
+    },
+    SessionStart {
+        session_ref: String,
+        login: String,
+        person: String,
+        client_ip: String,
+    },
+    SessionEnd {
+        session_ref: String,
+        login: String,
+        person: String,
+        reason: SessionEndReason,
+    },
+}
+
+/// Where audit events go.
+pub trait AuditSink: Send + Sync {
+    fn record(&self, at: OffsetDateTime, event: AuditEvent);
+}
+
+/// Keeps events in memory: for tests and for the demo's own checks.
+#[derive(Default)]
+pub struct MemoryAudit(Mutex<Vec<AuditEvent>>);
+
+impl MemoryAudit {
+    pub fn events(&self) -> Vec<AuditEvent> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+impl AuditSink for MemoryAudit {
+    fn record(&self, _at: OffsetDateTime, event: AuditEvent) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(event);
+    }
+}

@@ -1,0 +1,15 @@
+//! The identity provider of an ENT federation.
+//!
+//! A request flows through: a protocol front-end (the login pages now; SAML and CAS later)
+//! → authentication (`authn`) → the SSO session (`session`) → attribute release (later),
+//! with every step audited (`audit`). The core talks to its backends only through the
+//! traits of `ports`; `backends` implements them (embedded redb directory, in-memory
+//! stores) and `app` is the one place that chooses which. `feeds::aaf` fills the directory
+//! from the académies' AAF deliveries.
+
+pub mod audit;
+pub mod backends;
+pub mod cli;
+pub mod model;
+pub mod ports;
+pub mod settings;

@@ -1,0 +1,381 @@
+//! Per-node configuration: one TOML file (optional) with `IDP_*` environment overrides.
+//! Every field has a default so that the binary runs with no file at all.
+//!
+//! An environment variable `IDP_SECTION__FIELD` overrides `[section] field`; its value is
+//! read as a TOML value when it parses as one (numbers, booleans) and as a string otherwise.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub directory: DirectorySettings,
+    pub sessions: SessionSettings,
+    pub throttle: ThrottleSettings,
+    pub passwords: PasswordSettings,
+    pub audit: AuditSettings,
+    pub log: LogSettings,
+    pub ui: UiSettings,
+    pub aaf: AafSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    /// Address to listen on.
+    pub bind: String,
+    /// The URL people reach the IdP at. `https://` turns on Secure cookies.
+    pub public_url: String,
+    /// Worker threads (0: one per core).
+    pub workers: usize,
+    /// Take the client address from `X-Forwarded-For` (only behind a trusted reverse proxy).
+    pub trust_forwarded_for: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DirectorySettings {
+    /// `embedded` (default). `ldap` arrives with the production-backends issue.
+    pub backend: String,
+    /// Database file of the embedded directory.
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionSettings {
+    /// `memory` (default).
+    pub backend: String,
+    pub cookie_name: String,
+    /// Idle timeout in seconds.
+    pub idle_timeout_secs: u64,
+    /// Absolute lifetime in seconds.
+    pub absolute_timeout_secs: u64,
+    /// `none`, `lax` or `strict`; empty chooses `none` over HTTPS (so that SAML POST
+    /// bindings arriving from another site carry the cookie) and `lax` over plain HTTP,
+    /// where browsers refuse `none` without `Secure`.
+    pub same_site: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ThrottleSettings {
+    /// Failed attempts per account within the window before refusing it.
+    pub max_failures_per_account: u64,
+    /// Failed attempts per client address within the window.
+    pub max_failures_per_address: u64,
+    pub window_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PasswordSettings {
+    pub min_length: usize,
+    /// Argon2id memory cost in KiB, iterations and lanes.
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub argon2_lanes: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSettings {
+    /// JSON-lines audit log, apart from the application log.
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSettings {
+    /// `text` or `json`.
+    pub format: String,
+    /// A tracing filter (`info`, `idp=debug`...); `RUST_LOG` wins when set.
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UiSettings {
+    /// `fr` or `en`.
+    pub default_language: String,
+    /// Name shown on the pages.
+    pub service_name: String,
+    /// The legal information notice shown in the footer of the welcome and login pages.
+    pub legal_notice_fr: String,
+    pub legal_notice_en: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AafSettings {
+    /// Days a person who left is kept before being purged.
+    pub retention_days: u32,
+    /// Where import reports (JSON) are written.
+    pub report_dir: PathBuf,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            server: ServerSettings::default(),
+            directory: DirectorySettings::default(),
+            sessions: SessionSettings::default(),
+            throttle: ThrottleSettings::default(),
+            passwords: PasswordSettings::default(),
+            audit: AuditSettings::default(),
+            log: LogSettings::default(),
+            ui: UiSettings::default(),
+            aaf: AafSettings::default(),
+        }
+    }
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8080".into(),
+            public_url: "http://localhost:8080".into(),
+            workers: 0,
+            trust_forwarded_for: false,
+        }
+    }
+}
+
+impl Default for DirectorySettings {
+    fn default() -> Self {
+        Self {
+            backend: "embedded".into(),
+            path: PathBuf::from("data/directory.redb"),
+        }
+    }
+}
+
+impl Default for SessionSettings {
+    fn default() -> Self {
+        Self {
+            backend: "memory".into(),
+            cookie_name: "idp_session".into(),
+            idle_timeout_secs: 30 * 60,
+            absolute_timeout_secs: 10 * 3600,
+            same_site: String::new(),
+        }
+    }
+}
+
+impl Default for ThrottleSettings {
+    fn default() -> Self {
+        Self {
+            max_failures_per_account: 5,
+            max_failures_per_address: 50,
+            window_secs: 15 * 60,
+        }
+    }
+}
+
+impl Default for PasswordSettings {
+    fn default() -> Self {
+        // OWASP's second Argon2id configuration: 19 MiB, 2 iterations, 1 lane.
+        Self {
+            min_length: 10,
+            argon2_memory_kib: 19 * 1024,
+            argon2_iterations: 2,
+            argon2_lanes: 1,
+        }
+    }
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        Self {
+            path: PathBuf::from("data/audit.log"),
+        }
+    }
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            format: "text".into(),
+            level: "info".into(),
+        }
+    }
+}
+
+impl Default for UiSettings {
+    fn default() -> Self {
+        Self {
+            default_language: "fr".into(),
+            service_name: "ENT — Connexion".into(),
+            legal_notice_fr: "Ce service d'authentification est opéré pour l'espace numérique de travail. \
+Les données de connexion sont tracées conformément à la convention de fédération et au RGPD ; \
+vous pouvez exercer vos droits d'accès, de rectification et d'opposition auprès du délégué à la protection des données."
+                .into(),
+            legal_notice_en: "This authentication service is operated for the digital workspace. \
+Logins are traced as the federation agreement and the GDPR require; \
+you may exercise your rights of access, rectification and objection with the data protection officer."
+                .into(),
+        }
+    }
+}
+
+impl Default for AafSettings {
+    fn default() -> Self {
+        Self {
+            retention_days: 365,
+            report_dir: PathBuf::from("data/reports"),
+        }
+    }
+}
+
+impl Settings {
+    /// Reads `path` (if given) and applies the `IDP_*` variables of `env`.
+    pub fn load(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, SettingsError> {
+        let mut root = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|source| SettingsError::Read {
+                    path: p.to_owned(),
+                    source,
+                })?;
+                text.parse::<toml::Table>()
+                    .map_err(|e| SettingsError::Invalid(format!("{}: {e}", p.display())))?
+            }
+            None => toml::Table::new(),
+        };
+        for (name, value) in env {
+            let Some(rest) = name.strip_prefix("IDP_") else {
+                continue;
+            };
+            let path: Vec<String> = rest.split("__").map(str::to_lowercase).collect();
+            set_path(&mut root, &path, parse_env_value(&value))
+                .map_err(|e| SettingsError::Invalid(format!("{name}: {e}")))?;
+        }
+        let settings: Settings = toml::Value::Table(root)
+            .try_into()
+            .map_err(|e: toml::de::Error| SettingsError::Invalid(e.to_string()))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), SettingsError> {
+        let bad = |m: &str| Err(SettingsError::Invalid(m.to_owned()));
+        if self.directory.backend != "embedded" {
+            return bad("directory.backend: only `embedded` is available in this version");
+        }
+        if self.sessions.backend != "memory" {
+            return bad("sessions.backend: only `memory` is available in this version");
+        }
+        if !["", "none", "lax", "strict"].contains(&self.sessions.same_site.as_str()) {
+            return bad("sessions.same_site must be none, lax or strict");
+        }
+        if self.sessions.idle_timeout_secs == 0
+            || self.sessions.absolute_timeout_secs < self.sessions.idle_timeout_secs
+        {
+            return bad("sessions: idle timeout must be > 0 and not above the absolute timeout");
+        }
+        if !["fr", "en"].contains(&self.ui.default_language.as_str()) {
+            return bad("ui.default_language must be fr or en");
+        }
+        if !["text", "json"].contains(&self.log.format.as_str()) {
+            return bad("log.format must be text or json");
+        }
+        if self.passwords.min_length < 8 {
+            return bad("passwords.min_length must be at least 8");
+        }
+        if !(self.server.public_url.starts_with("https://")
+            || self.server.public_url.starts_with("http://"))
+        {
+            return bad("server.public_url must be an http(s) URL");
+        }
+        Ok(())
+    }
+
+    /// Whether cookies get `Secure` (the IdP is reached over HTTPS).
+    pub fn https(&self) -> bool {
+        self.server.public_url.starts_with("https://")
+    }
+}
+
+fn parse_env_value(raw: &str) -> toml::Value {
+    // Parse as the right-hand side of a TOML assignment; fall back to a plain string.
+    format!("v = {raw}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_owned()))
+}
+
+fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value) -> Result<(), String> {
+    match path {
+        [] => Err("empty name".into()),
+        [last] => {
+            table.insert(last.clone(), value);
+            Ok(())
+        }
+        [first, rest @ ..] => {
+            let entry = table
+                .entry(first.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            match entry {
+                toml::Value::Table(t) => set_path(t, rest, value),
+                _ => Err(format!("{first} is not a section")),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_with_no_file() {
+        let s = Settings::load(None, Vec::new()).unwrap();
+        assert_eq!(s.server.bind, "127.0.0.1:8080");
+        assert!(!s.https());
+    }
+
+    #[test]
+    fn env_overrides_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("idp.toml");
+        std::fs::write(
+            &path,
+            "[server]\nbind = \"0.0.0.0:9000\"\n[sessions]\nidle_timeout_secs = 60\n",
+        )
+        .unwrap();
+        let env = vec![
+            ("IDP_SERVER__PUBLIC_URL".to_string(), "https://ent.example".to_string()),
+            ("IDP_SESSIONS__IDLE_TIMEOUT_SECS".to_string(), "120".to_string()),
+            ("HOME".to_string(), "/root".to_string()),
+        ];
+        let s = Settings::load(Some(&path), env).unwrap();
+        assert_eq!(s.server.bind, "0.0.0.0:9000");
+        assert_eq!(s.sessions.idle_timeout_secs, 120);
+        assert!(s.https());
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused() {
+        let env = vec![("IDP_SERVER__BINDD".to_string(), "x".to_string())];
+        assert!(Settings::load(None, env).is_err());
+        let env = vec![("IDP_UI__DEFAULT_LANGUAGE".to_string(), "de".to_string())];
+        assert!(Settings::load(None, env).is_err());
+    }
+}
