@@ -27,6 +27,9 @@ enum Command {
     /// AAF directory feed: import, activation codes, synthetic deliveries.
     #[command(subcommand)]
     Aaf(cli::aaf::AafCommand),
+    /// One account: show, lock, unlock, export all data held (RGPD).
+    #[command(subcommand)]
+    Account(cli::account::AccountCommand),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +45,7 @@ fn main() -> ExitCode {
         Command::Serve => cli::serve::run(settings),
         Command::Demo(a) => cli::demo::run(settings, a),
         Command::Aaf(c) => cli::aaf::run(settings, c),
+        Command::Account(c) => cli::account::run(settings, c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,5 +2,6 @@
 //! of the library and reports errors as `anyhow` (the binary's only error type).
 
 pub mod aaf;
+pub mod account;
 pub mod demo;
 pub mod serve;
