@@ -7,9 +7,14 @@
 //! stores) and `app` is the one place that chooses which. `feeds::aaf` fills the directory
 //! from the académies' AAF deliveries.
 
+pub mod app;
 pub mod audit;
+pub mod authn;
 pub mod backends;
 pub mod cli;
+pub mod feeds;
 pub mod model;
 pub mod ports;
+pub mod session;
 pub mod settings;
+pub mod web;

@@ -126,6 +126,12 @@ pub struct AafSettings {
     pub retention_days: u32,
     /// Where import reports (JSON) are written.
     pub report_dir: PathBuf,
+    /// Drop folder the running server imports deliveries from (empty: none). The embedded
+    /// directory cannot be opened by a second process while the server runs.
+    pub incoming_dir: PathBuf,
+    /// Seconds between two scans of the drop folder; a delivery is imported once its
+    /// files are unchanged over one interval.
+    pub scan_interval_secs: u64,
 }
 
 impl Default for Settings {
@@ -237,6 +243,8 @@ impl Default for AafSettings {
         Self {
             retention_days: 365,
             report_dir: PathBuf::from("data/reports"),
+            incoming_dir: PathBuf::from("data/aaf/incoming"),
+            scan_interval_secs: 60,
         }
     }
 }
@@ -294,6 +302,9 @@ impl Settings {
         }
         if !["text", "json"].contains(&self.log.format.as_str()) {
             return bad("log.format must be text or json");
+        }
+        if self.aaf.scan_interval_secs == 0 {
+            return bad("aaf.scan_interval_secs must be at least 1");
         }
         if self.passwords.min_length < 8 {
             return bad("passwords.min_length must be at least 8");

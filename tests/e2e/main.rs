@@ -1,1 +1,19 @@
-//! End-to-end tests.
+//! End-to-end tests: one binary, one module per topic, each test against a real IdP over
+//! HTTP (see `idp_tests::TestIdp`).
+//!
+//! - `aaf`: the AAF directory feed
+//! - `activation`: first login with an activation code
+//! - `audit`: the audit trail and its JSON-lines file
+//! - `demo`: `idp demo` data
+//! - `login`: login, refusals, throttling, CSRF
+//! - `pages`: pages, languages, headers, probes, error pages
+//! - `session`: SSO session lifecycle
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod aaf;
+mod activation;
+mod audit;
+mod demo;
+mod login;
+mod pages;
+mod session;

@@ -35,6 +35,8 @@ pub enum SessionEndReason {
     IdleTimeout,
     AbsoluteTimeout,
     AccountDisabled,
+    /// Replaced by a new session at login (session ids are renewed at every login).
+    Superseded,
 }
 
 /// One audited fact. `login` is what the person typed (or their login on success).

@@ -1,12 +1,240 @@
-//! `idp demo`: a working demo on localhost.
+//! `idp demo`: a working IdP on localhost with a fictional school district, loaded the way
+//! production is: the project's own AAF delivery (`idp/demo/aaf/`, embedded in the binary)
+//! is written to the data folder and imported with the AAF importer. A few accounts then
+//! get known passwords, one keeps only its activation code, and the server runs until
+//! Ctrl-C.
+//!
+//! The data folder is reset at each run, but only the files the demo itself writes there
+//! are removed, so a mistaken `--data` cannot wipe anything else.
 
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
 use clap::Args;
+use time::Date;
 
+use crate::app::{self, DirectoryHandles};
+use crate::authn::PasswordHasher;
+use crate::feeds::aaf::{import_paths, ImportOptions};
+use crate::model::PersonKey;
+use crate::ports::{Clock as _, SystemClock};
 use crate::settings::Settings;
 
 #[derive(Args)]
-pub struct DemoArgs {}
+pub struct DemoArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub bind: String,
+    /// Folder for the demo's directory, audit log and AAF files (reset at each run).
+    #[arg(long, default_value = "demo-data")]
+    pub data: PathBuf,
+}
 
-pub fn run(_settings: Settings, _args: DemoArgs) -> anyhow::Result<()> {
-    anyhow::bail!("the demo is not built yet")
+/// The demo AAF delivery, embedded so that the demo runs from any working directory.
+const DELIVERY: &[(&str, &str)] = &[
+    (
+        "DEMO_Complet_20260907_EtabEducNat_0000.xml",
+        include_str!("../../demo/aaf/DEMO_Complet_20260907_EtabEducNat_0000.xml"),
+    ),
+    (
+        "DEMO_Complet_20260907_MatiereEducNat_0000.xml",
+        include_str!("../../demo/aaf/DEMO_Complet_20260907_MatiereEducNat_0000.xml"),
+    ),
+    (
+        "DEMO_Complet_20260907_MefEducNat_0000.xml",
+        include_str!("../../demo/aaf/DEMO_Complet_20260907_MefEducNat_0000.xml"),
+    ),
+    (
+        "DEMO_Complet_20260907_InfosEducNat_0000.xml",
+        include_str!("../../demo/aaf/DEMO_Complet_20260907_InfosEducNat_0000.xml"),
+    ),
+    (
+        "DEMO_Complet_20260907_Eleve_0000.xml",
+        include_str!("../../demo/aaf/DEMO_Complet_20260907_Eleve_0000.xml"),
+    ),
+    (
+        "DEMO_Complet_20260907_PersEducNat_0000.xml",
+        include_str!("../../demo/aaf/DEMO_Complet_20260907_PersEducNat_0000.xml"),
+    ),
+    (
+        "DEMO_Complet_20260907_PersRelEleve_0000.xml",
+        include_str!("../../demo/aaf/DEMO_Complet_20260907_PersRelEleve_0000.xml"),
+    ),
+];
+
+/// The académie code of the demo delivery (`codeAcademieExport`).
+pub const ACADEMIE: &str = "99";
+
+/// Accounts given a known password: (jointure, role, password).
+const WITH_PASSWORD: &[(&str, &str, &str)] = &[
+    ("5101", "élève / pupil", "Eleve-Demo-2026"),
+    ("7101", "parent", "Parent-Demo-2026"),
+    ("3101", "enseignant / teacher", "Prof-Demo-2026"),
+    (
+        "3103",
+        "cheffe d'établissement / head",
+        "Direction-Demo-2026",
+    ),
+];
+
+/// The account left with only its activation code: (jointure, role).
+const WITH_CODE: (&str, &str) = ("5102", "élève, 1re connexion / pupil, first login");
+
+/// What someone logs in with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Secret {
+    Password(String),
+    ActivationCode(String),
+}
+
+/// One account printed for the person trying the demo.
+#[derive(Debug, Clone)]
+pub struct DemoAccount {
+    pub role: &'static str,
+    pub name: String,
+    pub login: String,
+    pub secret: Secret,
+}
+
+/// The files of the data folder that belong to the demo.
+const DIRECTORY_FILE: &str = "directory.redb";
+const AUDIT_FILE: &str = "audit.log";
+const DELIVERY_DIR: &str = "aaf";
+
+/// `settings` pointed at the demo's data folder and address.
+pub fn settings_for(mut settings: Settings, data: &Path, bind: &str) -> Settings {
+    settings.directory.path = data.join(DIRECTORY_FILE);
+    settings.audit.path = data.join(AUDIT_FILE);
+    settings.aaf.report_dir = data.join("reports");
+    settings.server.bind = bind.to_owned();
+    settings.server.public_url = format!("http://{bind}");
+    settings
+}
+
+/// Removes what a previous run left, then writes the embedded delivery. Returns its folder.
+fn reset_and_write(data: &Path) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
+    for file in [DIRECTORY_FILE, AUDIT_FILE] {
+        let path = data.join(file);
+        if path.exists() {
+            std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+        }
+    }
+    let delivery = data.join(DELIVERY_DIR);
+    if delivery.exists() {
+        std::fs::remove_dir_all(&delivery)
+            .with_context(|| format!("removing {}", delivery.display()))?;
+    }
+    std::fs::create_dir_all(&delivery)?;
+    for (name, text) in DELIVERY {
+        std::fs::write(delivery.join(name), text).with_context(|| format!("writing {name}"))?;
+    }
+    Ok(delivery)
+}
+
+/// Resets the data folder of `settings` (see [`settings_for`]), imports the demo delivery
+/// and sets the demo passwords. Returns the open directory and the accounts to print.
+/// Call it outside any async runtime.
+pub fn prepare(
+    settings: &Settings,
+    today: Date,
+) -> anyhow::Result<(DirectoryHandles, Vec<DemoAccount>)> {
+    let data = settings
+        .directory
+        .path
+        .parent()
+        .context("the directory path has no folder")?
+        .to_owned();
+    let delivery = reset_and_write(&data)?;
+    let directory = app::open_directory(settings)?;
+    let report = import_paths(
+        directory.writer.as_ref(),
+        &[delivery],
+        &ImportOptions {
+            academie: None,
+            today,
+            retention_days: settings.aaf.retention_days,
+            progress: false,
+        },
+    )
+    .context("importing the demo AAF delivery")?;
+    tracing::info!(files = report.files.len(), "demo delivery imported");
+
+    let hasher = PasswordHasher::new(&settings.passwords)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let accounts = runtime.block_on(async {
+        let mut accounts = Vec::new();
+        for (jointure, role, password) in WITH_PASSWORD {
+            let key = PersonKey::new(ACADEMIE, *jointure);
+            let person = directory
+                .reader
+                .person(&key)
+                .await?
+                .with_context(|| format!("demo person {key} missing after import"))?;
+            directory
+                .reader
+                .set_password(&key, hasher.hash(password)?, SystemClock.now())
+                .await?;
+            accounts.push(DemoAccount {
+                role,
+                name: person.display_name(),
+                login: person.login,
+                secret: Secret::Password((*password).to_owned()),
+            });
+        }
+        let key = PersonKey::new(ACADEMIE, WITH_CODE.0);
+        let person = directory
+            .reader
+            .person(&key)
+            .await?
+            .with_context(|| format!("demo person {key} missing after import"))?;
+        let code = person
+            .credentials
+            .activation_code
+            .clone()
+            .context("the demo importer gave no activation code")?;
+        accounts.push(DemoAccount {
+            role: WITH_CODE.1,
+            name: person.display_name(),
+            login: person.login,
+            secret: Secret::ActivationCode(code),
+        });
+        anyhow::Ok(accounts)
+    })?;
+    Ok((directory, accounts))
+}
+
+fn print_accounts(url: &str, accounts: &[DemoAccount]) {
+    println!();
+    println!("  Demo IdP running at {url}  (Ctrl-C to stop)");
+    println!();
+    println!(
+        "  {:<44} {:<24} {:<28} password / activation code",
+        "role", "name", "login"
+    );
+    for a in accounts {
+        let secret = match &a.secret {
+            Secret::Password(p) => p.clone(),
+            Secret::ActivationCode(c) => format!("{c}  (activation code)"),
+        };
+        println!("  {:<44} {:<24} {:<28} {secret}", a.role, a.name, a.login);
+    }
+    println!();
+}
+
+pub fn run(settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
+    app::init_tracing(&settings.log);
+    let settings = settings_for(settings, &args.data, &args.bind);
+    let (directory, accounts) = prepare(&settings, SystemClock.today())?;
+    let backends = app::Backends::with_directory(&settings, directory.reader)?;
+    app::run(&settings, backends, |addrs| {
+        let url = addrs
+            .first()
+            .map(|a| format!("http://{a}/"))
+            .unwrap_or_else(|| settings.server.public_url.clone());
+        print_accounts(&url, &accounts);
+    })?;
+    Ok(())
 }

@@ -1,7 +1,18 @@
-//! `idp serve`: run the identity provider.
+//! `idp serve`: run the identity provider with the backends its settings name.
 
+use anyhow::Context as _;
+
+use crate::app;
 use crate::settings::Settings;
 
-pub fn run(_settings: Settings) -> anyhow::Result<()> {
-    anyhow::bail!("the server is not built yet")
+pub fn run(settings: Settings) -> anyhow::Result<()> {
+    app::init_tracing(&settings.log);
+    // Opened here rather than inside `Backends::from_settings` so that the write side of
+    // the (single-process) embedded directory stays at hand for feeds run by the server.
+    let directory = app::open_directory(&settings).context("starting the IdP")?;
+    let backends = app::Backends::with_directory(&settings, directory.reader.clone())
+        .context("starting the IdP")?;
+    app::run(&settings, backends, |_| {}).context("running the IdP")?;
+    tracing::info!("stopped");
+    Ok(())
 }

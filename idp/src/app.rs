@@ -1,0 +1,283 @@
+//! The composition root: the only place that names concrete backends. It turns `Settings`
+//! into backends (embedded directory, in-memory session and counter stores, JSON-lines
+//! audit, the system clock), builds the core services over them, and runs the HTTP server.
+//!
+//! Tests and the demo use the same path with some backends swapped (`Backends::with`,
+//! `spawn`), so what they exercise is what production runs.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use actix_web::dev::ServerHandle;
+use actix_web::web::Data;
+use actix_web::HttpServer;
+
+use crate::audit::{AuditSink, JsonLinesAudit};
+use crate::authn::{Authenticator, AuthnDeps, AuthnError};
+use crate::backends::directory::embedded::EmbeddedDirectory;
+use crate::backends::store::memory::{MemoryCounterStore, MemorySessionStore};
+use crate::ports::{
+    BackendError, Clock, CounterStore, Directory, DirectoryWriter, SessionStore, SystemClock,
+};
+use crate::session::SessionService;
+use crate::settings::{LogSettings, Settings};
+use crate::web::{self, AppState};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("cannot open the directory: {0}")]
+    Directory(#[source] BackendError),
+    #[error("cannot open the audit log {path}: {source}")]
+    Audit {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot set up authentication: {0}")]
+    Authn(#[from] AuthnError),
+    #[error("cannot listen on {bind}: {source}")]
+    Bind {
+        bind: String,
+        source: std::io::Error,
+    },
+    #[error("server failed: {0}")]
+    Server(std::io::Error),
+    #[error("server thread failed: {0}")]
+    Thread(String),
+}
+
+/// The directory of the settings, as the server's read port and the feeds' write port
+/// (one database underneath).
+pub struct DirectoryHandles {
+    pub reader: Arc<dyn Directory>,
+    pub writer: Arc<dyn DirectoryWriter>,
+}
+
+/// Opens the embedded directory at `settings.directory.path`.
+pub fn open_directory(settings: &Settings) -> Result<DirectoryHandles, AppError> {
+    let dir =
+        Arc::new(EmbeddedDirectory::open(&settings.directory.path).map_err(AppError::Directory)?);
+    Ok(DirectoryHandles {
+        reader: dir.clone(),
+        writer: dir,
+    })
+}
+
+/// Every port the server needs.
+#[derive(Clone)]
+pub struct Backends {
+    pub directory: Arc<dyn Directory>,
+    pub sessions: Arc<dyn SessionStore>,
+    pub counters: Arc<dyn CounterStore>,
+    pub audit: Arc<dyn AuditSink>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Backends {
+    /// The production choice for these settings.
+    pub fn from_settings(settings: &Settings) -> Result<Self, AppError> {
+        let directory = open_directory(settings)?.reader;
+        Self::with_directory(settings, directory)
+    }
+
+    /// The production choice, over a directory already open (the demo imports into it
+    /// first).
+    pub fn with_directory(
+        settings: &Settings,
+        directory: Arc<dyn Directory>,
+    ) -> Result<Self, AppError> {
+        let audit =
+            JsonLinesAudit::open(&settings.audit.path).map_err(|source| AppError::Audit {
+                path: settings.audit.path.clone(),
+                source,
+            })?;
+        Ok(Self::with(
+            directory,
+            Arc::new(audit),
+            Arc::new(SystemClock),
+        ))
+    }
+
+    /// In-memory session and counter stores around the given directory, audit and clock
+    /// (tests inject a `ManualClock` and a `MemoryAudit`).
+    pub fn with(
+        directory: Arc<dyn Directory>,
+        audit: Arc<dyn AuditSink>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            directory,
+            sessions: Arc::new(MemorySessionStore::default()),
+            counters: Arc::new(MemoryCounterStore::default()),
+            audit,
+            clock,
+        }
+    }
+}
+
+/// The request handlers' shared state.
+pub fn state(settings: &Settings, backends: Backends) -> Result<Data<AppState>, AppError> {
+    if settings.sessions.same_site == "none" && !settings.https() {
+        tracing::warn!(
+            "sessions.same_site = none over plain HTTP: browsers will refuse the session cookie"
+        );
+    }
+    let authn = Authenticator::new(
+        settings,
+        AuthnDeps {
+            directory: backends.directory.clone(),
+            counters: backends.counters,
+            audit: backends.audit.clone(),
+            clock: backends.clock.clone(),
+        },
+    )?;
+    let sessions = SessionService::new(
+        backends.sessions,
+        backends.clock,
+        backends.audit,
+        &settings.sessions,
+    );
+    Ok(Data::new(AppState {
+        settings: Arc::new(settings.clone()),
+        authn,
+        sessions,
+        directory: backends.directory,
+    }))
+}
+
+/// Sets up the application log once per process: text or JSON per `log.format`, filtered
+/// by `RUST_LOG` when set, else by `log.level`. Later calls do nothing.
+pub fn init_tracing(log: &LogSettings) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&log.level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    let result = if log.format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+    // Err only means a subscriber is already installed (tests, demo after serve).
+    let _ = result;
+}
+
+fn workers(settings: &Settings) -> usize {
+    match settings.server.workers {
+        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        n => n,
+    }
+}
+
+/// Runs the IdP on `settings.server.bind` until Ctrl-C / SIGTERM (graceful stop).
+/// `on_ready` is called with the bound addresses before serving.
+pub fn run(
+    settings: &Settings,
+    backends: Backends,
+    on_ready: impl FnOnce(&[SocketAddr]),
+) -> Result<(), AppError> {
+    let state = state(settings, backends)?;
+    let bind = settings.server.bind.clone();
+    let n = workers(settings);
+    actix_web::rt::System::new().block_on(async move {
+        let server = HttpServer::new(move || web::app(state.clone()))
+            .workers(n)
+            .shutdown_timeout(10)
+            .bind(&bind)
+            .map_err(|source| AppError::Bind {
+                bind: bind.clone(),
+                source,
+            })?;
+        let addrs = server.addrs();
+        for a in &addrs {
+            tracing::info!(address = %a, workers = n, "listening");
+        }
+        on_ready(&addrs);
+        server.run().await.map_err(AppError::Server)
+    })
+}
+
+/// A server running on its own thread (tests, embedding). Stops when dropped.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    handle: ServerHandle,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl RunningServer {
+    /// `http://127.0.0.1:port`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting, drops connections, and waits for the thread.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        // `stop` sends its command right away; the returned future only waits for it.
+        drop(self.handle.stop(false));
+        if let Some(t) = self.thread.take() {
+            if t.join().is_err() {
+                tracing::error!("server thread panicked");
+            }
+        }
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Starts the IdP on `bind` (e.g. `127.0.0.1:0`) in a background thread with the given
+/// backends, and returns once it listens. Signals are left to the caller.
+pub fn spawn(
+    settings: &Settings,
+    backends: Backends,
+    bind: &str,
+) -> Result<RunningServer, AppError> {
+    let state = state(settings, backends)?;
+    let bind = bind.to_owned();
+    let n = settings.server.workers.max(1);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let thread = std::thread::Builder::new()
+        .name("idp-server".into())
+        .spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let server = match HttpServer::new(move || web::app(state.clone()))
+                    .workers(n)
+                    .disable_signals()
+                    .shutdown_timeout(1)
+                    .bind(&bind)
+                {
+                    Ok(s) => s,
+                    Err(source) => {
+                        let _ = tx.send(Err(AppError::Bind { bind, source }));
+                        return;
+                    }
+                };
+                let addr = server.addrs().first().copied();
+                let running = server.run();
+                let _ = tx.send(match addr {
+                    Some(a) => Ok((a, running.handle())),
+                    None => Err(AppError::Thread("no address bound".into())),
+                });
+                if let Err(e) = running.await {
+                    tracing::error!(error = %e, "server stopped with an error");
+                }
+            });
+        })
+        .map_err(|e| AppError::Thread(e.to_string()))?;
+    let (addr, handle) = rx.recv().map_err(|e| AppError::Thread(e.to_string()))??;
+    Ok(RunningServer {
+        addr,
+        handle,
+        thread: Some(thread),
+    })
+}

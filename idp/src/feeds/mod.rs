@@ -1,0 +1,3 @@
+//! Batch feeds that fill the directory from outside sources. Only the AAF for now.
+
+pub mod aaf;

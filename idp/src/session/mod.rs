@@ -1,0 +1,261 @@
+//! The SSO session service: starts, resolves and ends sessions over `ports::SessionStore`,
+//! with the idle and absolute limits of `Settings.sessions` measured on the injected clock.
+//!
+//! A login always gets a new session id and drops the one the browser came with, so a
+//! session id planted before login (fixation) is worthless. Ids are 256 random bits; each
+//! session also has a short `audit_ref` for logs and the audit trail, which cannot be used
+//! to resume it. Session ids never appear in logs (`SessionId`'s `Debug` hides them).
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use rand::RngCore;
+use time::{Duration, OffsetDateTime};
+
+use crate::audit::{AuditEvent, AuditSink, SessionEndReason};
+use crate::model::{Person, SessionId, SsoSession};
+use crate::ports::{BackendError, Clock, SessionStore};
+use crate::settings::SessionSettings;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+}
+
+/// What a session cookie turned out to name.
+#[derive(Debug)]
+pub enum Resolved {
+    Active(Box<SsoSession>),
+    /// It named a session that just ran out (and has been ended).
+    Expired(SessionEndReason),
+    /// It names nothing (never existed, logged out, or swept by the store).
+    Unknown,
+}
+
+/// How long a resolve may skip writing `last_seen` back: saves a store write per request
+/// at the price of that much slack on the idle timeout.
+const TOUCH_EVERY: Duration = Duration::seconds(30);
+
+/// Extra store lifetime beyond the idle limit, so that an idle session is usually still
+/// there to be ended (and audited) by `resolve` rather than silently dropped by the store.
+const STORE_GRACE: std::time::Duration = std::time::Duration::from_secs(3600);
+
+#[derive(Clone)]
+pub struct SessionService {
+    store: Arc<dyn SessionStore>,
+    clock: Arc<dyn Clock>,
+    audit: Arc<dyn AuditSink>,
+    idle: Duration,
+    absolute: Duration,
+}
+
+fn random_b64(bytes: usize) -> String {
+    let mut raw = vec![0u8; bytes];
+    rand::rng().fill_bytes(&mut raw);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+}
+
+fn secs(d: u64) -> Duration {
+    Duration::seconds(i64::try_from(d).unwrap_or(i64::MAX))
+}
+
+impl SessionService {
+    pub fn new(
+        store: Arc<dyn SessionStore>,
+        clock: Arc<dyn Clock>,
+        audit: Arc<dyn AuditSink>,
+        settings: &SessionSettings,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            audit,
+            idle: secs(settings.idle_timeout_secs),
+            absolute: secs(settings.absolute_timeout_secs),
+        }
+    }
+
+    fn ttl(&self, session: &SsoSession, now: OffsetDateTime) -> std::time::Duration {
+        let left = (session.authn_instant + self.absolute - now).min(self.idle);
+        std::time::Duration::try_from(left).unwrap_or_default() + STORE_GRACE
+    }
+
+    /// Starts a session for `person`, first ending `previous` (the session the browser
+    /// came with, if any).
+    pub async fn start(
+        &self,
+        person: &Person,
+        client_ip: &str,
+        previous: Option<&SessionId>,
+    ) -> Result<SsoSession, SessionError> {
+        if let Some(old) = previous {
+            self.end(old, SessionEndReason::Superseded).await?;
+        }
+        let now = self.clock.now();
+        let session = SsoSession {
+            id: SessionId::from_raw(random_b64(32)),
+            audit_ref: random_b64(9),
+            person: person.key.clone(),
+            login: person.login.clone(),
+            authn_instant: now,
+            last_seen: now,
+            services: Vec::new(),
+        };
+        self.store.put(&session, self.ttl(&session, now)).await?;
+        tracing::info!(session = %session.audit_ref, "session started");
+        self.audit.record(
+            now,
+            AuditEvent::SessionStart {
+                session_ref: session.audit_ref.clone(),
+                login: session.login.clone(),
+                person: session.person.to_string(),
+                client_ip: client_ip.to_owned(),
+            },
+        );
+        Ok(session)
+    }
+
+    /// Looks a session up, ending it if a limit has passed, and records the activity.
+    pub async fn resolve(&self, id: &SessionId) -> Result<Resolved, SessionError> {
+        let Some(mut session) = self.store.get(id).await? else {
+            return Ok(Resolved::Unknown);
+        };
+        let now = self.clock.now();
+        let expired = if now - session.authn_instant >= self.absolute {
+            Some(SessionEndReason::AbsoluteTimeout)
+        } else if now - session.last_seen >= self.idle {
+            Some(SessionEndReason::IdleTimeout)
+        } else {
+            None
+        };
+        if let Some(reason) = expired {
+            self.end(id, reason).await?;
+            return Ok(Resolved::Expired(reason));
+        }
+        if now - session.last_seen >= TOUCH_EVERY {
+            session.last_seen = now;
+            self.store.put(&session, self.ttl(&session, now)).await?;
+        }
+        Ok(Resolved::Active(Box::new(session)))
+    }
+
+    /// Ends a session (logout, timeout, replaced at login). Returns it if it existed.
+    pub async fn end(
+        &self,
+        id: &SessionId,
+        reason: SessionEndReason,
+    ) -> Result<Option<SsoSession>, SessionError> {
+        let session = self.store.take(id).await?;
+        if let Some(s) = &session {
+            tracing::info!(session = %s.audit_ref, reason = ?reason, "session ended");
+            self.audit.record(
+                self.clock.now(),
+                AuditEvent::SessionEnd {
+                    session_ref: s.audit_ref.clone(),
+                    login: s.login.clone(),
+                    person: s.person.to_string(),
+                    reason,
+                },
+            );
+        }
+        Ok(session)
+    }
+
+    /// Readiness of the session store.
+    pub async fn ping(&self) -> Result<(), SessionError> {
+        Ok(self.store.ping().await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::MemoryAudit;
+    use crate::backends::store::memory::MemorySessionStore;
+    use crate::model::{AccountState, Category, Credentials, PersonKey};
+    use crate::ports::ManualClock;
+
+    fn person() -> Person {
+        Person {
+            key: PersonKey::new("02", "1"),
+            category: Category::Eleve,
+            login: "lea.dupont".into(),
+            gar_id: "g".into(),
+            state: AccountState::Active,
+            attributes: Default::default(),
+            credentials: Credentials::default(),
+            created_on: time::macros::date!(2026 - 09 - 07),
+            updated_on: time::macros::date!(2026 - 09 - 07),
+        }
+    }
+
+    fn service() -> (SessionService, Arc<ManualClock>, Arc<MemoryAudit>) {
+        let clock = Arc::new(ManualClock::new(OffsetDateTime::UNIX_EPOCH));
+        let audit = Arc::new(MemoryAudit::default());
+        let settings = SessionSettings {
+            idle_timeout_secs: 600,
+            absolute_timeout_secs: 3600,
+            ..SessionSettings::default()
+        };
+        let s = SessionService::new(
+            Arc::new(MemorySessionStore::default()),
+            clock.clone(),
+            audit.clone(),
+            &settings,
+        );
+        (s, clock, audit)
+    }
+
+    #[tokio::test]
+    async fn idle_then_absolute_timeouts() {
+        let (s, clock, audit) = service();
+        let a = s.start(&person(), "ip", None).await.unwrap();
+        assert_eq!(a.id.expose().len(), 43);
+        assert_eq!(a.audit_ref.len(), 12);
+        clock.advance(std::time::Duration::from_secs(599));
+        assert!(matches!(
+            s.resolve(&a.id).await.unwrap(),
+            Resolved::Active(_)
+        ));
+        clock.advance(std::time::Duration::from_secs(599));
+        assert!(matches!(
+            s.resolve(&a.id).await.unwrap(),
+            Resolved::Active(_)
+        ));
+        clock.advance(std::time::Duration::from_secs(601));
+        assert!(matches!(
+            s.resolve(&a.id).await.unwrap(),
+            Resolved::Expired(SessionEndReason::IdleTimeout)
+        ));
+        assert!(matches!(s.resolve(&a.id).await.unwrap(), Resolved::Unknown));
+
+        let b = s.start(&person(), "ip", None).await.unwrap();
+        for _ in 0..6 {
+            clock.advance(std::time::Duration::from_secs(590));
+            assert!(matches!(
+                s.resolve(&b.id).await.unwrap(),
+                Resolved::Active(_)
+            ));
+        }
+        clock.advance(std::time::Duration::from_secs(100));
+        assert!(matches!(
+            s.resolve(&b.id).await.unwrap(),
+            Resolved::Expired(SessionEndReason::AbsoluteTimeout)
+        ));
+        assert_eq!(audit.events().len(), 4);
+    }
+
+    #[tokio::test]
+    async fn login_replaces_previous_session() {
+        let (s, _, _) = service();
+        let a = s.start(&person(), "ip", None).await.unwrap();
+        let b = s.start(&person(), "ip", Some(&a.id)).await.unwrap();
+        assert_ne!(a.id, b.id);
+        assert!(matches!(s.resolve(&a.id).await.unwrap(), Resolved::Unknown));
+        assert!(matches!(
+            s.resolve(&b.id).await.unwrap(),
+            Resolved::Active(_)
+        ));
+    }
+}

@@ -1,0 +1,79 @@
+//! The web front-end (actix-web): the login, activation, welcome and logout pages, health
+//! probes, cookies, CSRF, languages, security headers, and the one place where errors turn
+//! into HTTP (`error.rs`).
+//!
+//! It uses `authn`, `session` and the `ports` traits held in [`AppState`]; it never names a
+//! backend (`app.rs` chooses them). Pages are askama templates from `idp/templates/`, in
+//! French or English, and need no JavaScript.
+
+mod client;
+mod cookies;
+mod csrf;
+mod error;
+mod headers;
+pub mod i18n;
+mod login;
+mod pages;
+mod render;
+mod state;
+mod templates;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::middleware::from_fn;
+use actix_web::web::{self, Data, FormConfig};
+use actix_web::App;
+
+pub use client::ClientAddr;
+pub use error::{ErrorKind, WebError};
+pub use state::AppState;
+
+/// Largest form body accepted: the login forms are a few hundred bytes.
+pub const FORM_LIMIT: usize = 8 * 1024;
+
+/// The whole web application over `state`.
+pub fn app(
+    state: Data<AppState>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let forms = FormConfig::default()
+        .limit(FORM_LIMIT)
+        .error_handler(|err, req| WebError::from_form(&err, req).into());
+    App::new()
+        .app_data(state)
+        .app_data(forms)
+        .wrap(from_fn(headers::middleware))
+        .service(
+            web::resource("/")
+                .route(web::get().to(pages::welcome))
+                .default_service(web::to(pages::method_not_allowed)),
+        )
+        .service(
+            web::resource("/login")
+                .route(web::get().to(login::login_form))
+                .route(web::post().to(login::login_submit))
+                .default_service(web::to(pages::method_not_allowed)),
+        )
+        .service(
+            web::resource("/activate")
+                .route(web::get().to(login::activate_form))
+                .route(web::post().to(login::activate_submit))
+                .default_service(web::to(pages::method_not_allowed)),
+        )
+        .service(
+            web::resource("/logout")
+                .route(web::post().to(pages::logout))
+                .default_service(web::to(pages::method_not_allowed)),
+        )
+        .route("/healthz", web::get().to(pages::healthz))
+        .route("/readyz", web::get().to(pages::readyz))
+        .route("/static/idp.css", web::get().to(pages::stylesheet))
+        .default_service(web::to(pages::not_found))
+}

@@ -1,0 +1,241 @@
+//! The other pages: welcome (who you are), logout, health probes, the stylesheet and the
+//! fallbacks for unknown routes and methods.
+
+use actix_web::http::StatusCode;
+use actix_web::web::{Data, Form};
+use actix_web::{HttpRequest, HttpResponse};
+use serde::Deserialize;
+
+use super::cookies;
+use super::csrf;
+use super::error::{ErrorKind, OrPage, WebError};
+use super::i18n::{profile_label, Lang};
+use super::render::{current_session, session_cookie, Ctx};
+use super::state::AppState;
+use super::templates::{
+    ChildView, Chrome, ClassView, LoggedOutPage, ProfileView, StructureView, UserView, WelcomePage,
+};
+use crate::audit::{AuditEvent, FailureReason, SessionEndReason};
+use crate::model::{Category, EntryKey, Person, PersonKey, ReferenceKind};
+
+const CSS: &str = include_str!("../../static/idp.css");
+
+pub async fn welcome(
+    req: HttpRequest,
+    state: Data<AppState>,
+    lang: Lang,
+) -> Result<HttpResponse, WebError> {
+    let ctx = Ctx {
+        state: &state,
+        lang,
+    };
+    let current = current_session(&req, &ctx).await?;
+    let mut set = Vec::new();
+    if current.stale_cookie {
+        set.push(cookies::session_removal(&state.settings));
+    }
+    let mut user = None;
+    if let Some(session) = current.session {
+        let person = state
+            .directory
+            .person(&session.person)
+            .await
+            .or_page(lang, ctx.name())?;
+        match person {
+            Some(p) if p.is_active() => user = Some(user_view(&ctx, &p).await?),
+            // Locked or gone since login: the session must not outlive the account.
+            _ => {
+                state
+                    .sessions
+                    .end(&session.id, SessionEndReason::AccountDisabled)
+                    .await
+                    .or_page(lang, ctx.name())?;
+                set.push(cookies::session_removal(&state.settings));
+            }
+        }
+    }
+    let (token, csrf_cookie) = csrf::ensure(&req, &state.settings);
+    set.extend(csrf_cookie);
+    let page = WelcomePage {
+        c: Chrome::new(lang, ctx.name(), "/", ctx.legal()),
+        csrf: token,
+        notice: current
+            .expired
+            .then(|| lang.texts().session_expired.to_owned()),
+        user,
+    };
+    ctx.page(StatusCode::OK, &page, set)
+}
+
+/// What the welcome page shows of a person: names, profiles, establishments with their
+/// UAI (from the directory's structure entries) and classes.
+async fn user_view(ctx: &Ctx<'_>, p: &Person) -> Result<UserView, WebError> {
+    let mut structures = Vec::new();
+    let mut names = std::collections::HashMap::new();
+    for id in structure_ids(ctx, p).await? {
+        let key = EntryKey::new(ReferenceKind::Structure, p.key.academie.clone(), id.clone());
+        let entry = ctx
+            .state
+            .directory
+            .reference(&key)
+            .await
+            .or_page(ctx.lang, ctx.name())?;
+        let (name, uai) = match entry {
+            Some(e) => (e.label(), e.uai().unwrap_or_default().to_owned()),
+            None => (id.clone(), String::new()),
+        };
+        names.insert(id, name.clone());
+        structures.push(StructureView { name, uai });
+    }
+    let classes = p
+        .classes()
+        .into_iter()
+        .map(|c| ClassView {
+            structure: names.get(&c.structure).cloned().unwrap_or(c.structure),
+            name: c.name,
+        })
+        .collect();
+    Ok(UserView {
+        children: children(ctx, p).await?,
+        is_parent: p.category == Category::PersRelEleve,
+        name: p.display_name(),
+        login: p.login.clone(),
+        profiles: p
+            .profiles()
+            .into_iter()
+            .map(|pr| ProfileView {
+                label: profile_label(ctx.lang, pr),
+                code: pr.national(),
+            })
+            .collect(),
+        structures,
+        classes,
+    })
+}
+
+/// A parent's children found in the directory (none for anyone else).
+async fn child_people(ctx: &Ctx<'_>, p: &Person) -> Result<Vec<Person>, WebError> {
+    let mut out = Vec::new();
+    if p.category != Category::PersRelEleve {
+        return Ok(out);
+    }
+    for child in p.children() {
+        let key = PersonKey::new(p.key.academie.clone(), child.clone());
+        let found = ctx
+            .state
+            .directory
+            .person(&key)
+            .await
+            .or_page(ctx.lang, ctx.name())?;
+        out.extend(found);
+    }
+    Ok(out)
+}
+
+/// The person's establishments; a parent, who has none in the AAF, sees the children's.
+async fn structure_ids(ctx: &Ctx<'_>, p: &Person) -> Result<Vec<String>, WebError> {
+    let mut ids = p.structures();
+    if ids.is_empty() {
+        for child in child_people(ctx, p).await? {
+            for s in child.structures() {
+                if !ids.contains(&s) {
+                    ids.push(s);
+                }
+            }
+        }
+    }
+    Ok(ids)
+}
+
+async fn children(ctx: &Ctx<'_>, p: &Person) -> Result<Vec<ChildView>, WebError> {
+    Ok(child_people(ctx, p)
+        .await?
+        .iter()
+        .map(|c| ChildView {
+            name: c.display_name(),
+            classes: c
+                .classes()
+                .into_iter()
+                .map(|k| k.name)
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+        .collect())
+}
+
+#[derive(Deserialize)]
+pub struct LogoutForm {
+    csrf: String,
+}
+
+pub async fn logout(
+    req: HttpRequest,
+    state: Data<AppState>,
+    lang: Lang,
+    form: Form<LogoutForm>,
+) -> Result<HttpResponse, WebError> {
+    let ctx = Ctx {
+        state: &state,
+        lang,
+    };
+    if !csrf::verify(&req, &state.settings, &form.csrf) {
+        tracing::info!("logout refused: CSRF token mismatch");
+        let client = super::client::ClientAddr::of(&req, state.settings.server.trust_forwarded_for);
+        state.authn.audit_event(AuditEvent::AuthnFailure {
+            login: String::new(),
+            reason: FailureReason::CsrfMismatch,
+            client_ip: client.0,
+        });
+        return Err(ctx.error(ErrorKind::Csrf));
+    }
+    if let Some(id) = session_cookie(&req, &ctx) {
+        state
+            .sessions
+            .end(&id, SessionEndReason::Logout)
+            .await
+            .or_page(lang, ctx.name())?;
+    }
+    let page = LoggedOutPage {
+        c: Chrome::new(lang, ctx.name(), "/", ctx.legal()),
+    };
+    ctx.page(
+        StatusCode::OK,
+        &page,
+        [cookies::session_removal(&state.settings)],
+    )
+}
+
+/// The process is up.
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; charset=utf-8")
+        .body("ok\n")
+}
+
+/// The directory and the session store answer.
+pub async fn readyz(state: Data<AppState>, lang: Lang) -> Result<HttpResponse, WebError> {
+    let ctx = Ctx {
+        state: &state,
+        lang,
+    };
+    state.directory.ping().await.or_page(lang, ctx.name())?;
+    state.sessions.ping().await.or_page(lang, ctx.name())?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; charset=utf-8")
+        .body("ready\n"))
+}
+
+pub async fn stylesheet() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header(("cache-control", "public, max-age=3600"))
+        .body(CSS)
+}
+
+pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, WebError> {
+    Err(WebError::for_request(ErrorKind::NotFound, &req))
+}
+
+pub async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, WebError> {
+    Err(WebError::for_request(ErrorKind::MethodNotAllowed, &req))
+}

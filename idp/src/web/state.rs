@@ -1,0 +1,16 @@
+//! The state shared by every request handler: settings and the core services. Built by
+//! `app.rs` from whichever backends it chose; handlers only see ports and services.
+
+use std::sync::Arc;
+
+use crate::authn::Authenticator;
+use crate::ports::Directory;
+use crate::session::SessionService;
+use crate::settings::Settings;
+
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub authn: Authenticator,
+    pub sessions: SessionService,
+    pub directory: Arc<dyn Directory>,
+}
