@@ -19,7 +19,7 @@ pub enum SettingsError {
     Invalid(String),
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
     pub server: ServerSettings,
@@ -132,22 +132,6 @@ pub struct AafSettings {
     /// Seconds between two scans of the drop folder; a delivery is imported once its
     /// files are unchanged over one interval.
     pub scan_interval_secs: u64,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            server: ServerSettings::default(),
-            directory: DirectorySettings::default(),
-            sessions: SessionSettings::default(),
-            throttle: ThrottleSettings::default(),
-            passwords: PasswordSettings::default(),
-            audit: AuditSettings::default(),
-            log: LogSettings::default(),
-            ui: UiSettings::default(),
-            aaf: AafSettings::default(),
-        }
-    }
 }
 
 impl Default for ServerSettings {
@@ -372,8 +356,14 @@ mod tests {
         )
         .unwrap();
         let env = vec![
-            ("IDP_SERVER__PUBLIC_URL".to_string(), "https://ent.example".to_string()),
-            ("IDP_SESSIONS__IDLE_TIMEOUT_SECS".to_string(), "120".to_string()),
+            (
+                "IDP_SERVER__PUBLIC_URL".to_string(),
+                "https://ent.example".to_string(),
+            ),
+            (
+                "IDP_SESSIONS__IDLE_TIMEOUT_SECS".to_string(),
+                "120".to_string(),
+            ),
             ("HOME".to_string(), "/root".to_string()),
         ];
         let s = Settings::load(Some(&path), env).unwrap();

@@ -333,15 +333,15 @@ fn a_complet_that_omits_someone_marks_them_left_and_retention_purges_them() {
     let report = import(&env, &[next.path().to_owned()], later).unwrap();
     assert_eq!(report.counts("Eleve").left, 1, "{report}");
     assert_eq!(report.total_changes(), 1, "{report}");
-    // Léo's parents still name him: a warning, not an error.
-    assert!(
-        report
-            .warnings
-            .iter()
-            .any(|w| w.contains("5004") && w.contains("left")),
-        "{:?}",
-        report.warnings
-    );
+    // Léo's parents still name him: a warning each (not an error, not twice).
+    let about_leo: Vec<&String> = report
+        .warnings
+        .iter()
+        .filter(|w| w.contains("child 5004, who has left"))
+        .collect();
+    assert_eq!(about_leo.len(), 2, "{:?}", report.warnings);
+    assert!(about_leo.iter().any(|w| w.contains("02$7001")));
+    assert!(about_leo.iter().any(|w| w.contains("02$7002")));
     let after = by_jointure(&env);
     assert_eq!(after.len(), 15);
     let leo = &after["5004"];
@@ -601,7 +601,7 @@ fn zip_and_tar_gz_import_like_the_folder() {
         zip.finish().unwrap();
     }
     let env = new_directory();
-    let report = import(&env, &[zip_path.clone()], DELTA_DAY).unwrap();
+    let report = import(&env, &[zip_path], DELTA_DAY).unwrap();
     assert_eq!(projection(&env), expected);
     assert!(report
         .files
@@ -780,4 +780,44 @@ fn activation_code_export_lists_who_has_to_activate_by_structure_and_class() {
             "marc.dupont"
         ]
     );
+}
+
+#[test]
+fn a_delta_deleting_a_pupil_warns_about_the_parents_still_naming_them() {
+    let env = new_directory();
+    import(
+        &env,
+        &[copy_sample("_Complet_").path().to_owned()],
+        COMPLET_DAY,
+    )
+    .unwrap();
+    let delta = tempfile::tempdir().unwrap();
+    let name = "ENTDEMO_Delta_20260910_Eleve_0000.xml";
+    std::fs::write(
+        delta.path().join(name),
+        DELTA_HEAD.to_owned()
+            + "<deleteRequest>\n<operationalAttributes><attr name=\"categoriePersonne\"><value>Eleve</value></attr></operationalAttributes>\n<identifier><id>5003</id></identifier>\n</deleteRequest>\n</ficAlimMENESR>\n",
+    )
+    .unwrap();
+    let report = import(&env, &[delta.path().to_owned()], date!(2026 - 09 - 10)).unwrap();
+    assert_eq!(report.counts("Eleve").deleted, 1);
+    assert_eq!(report.warnings_total, 1, "{:?}", report.warnings);
+    let w = &report.warnings[0];
+    assert!(
+        w.contains(&format!(
+            "{name}, line 5: 02$7004 references child 5003, who has left"
+        )),
+        "{w}"
+    );
+    // Deleting someone who already left changes nothing.
+    let before = scan(&env);
+    let again = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        delta.path().join(name),
+        again.path().join("ENTDEMO_Delta_20260911_Eleve_0000.xml"),
+    )
+    .unwrap();
+    let report = import(&env, &[again.path().to_owned()], date!(2026 - 09 - 11)).unwrap();
+    assert_eq!(report.total_changes(), 0);
+    assert_eq!(scan(&env), before);
 }

@@ -2,6 +2,7 @@
 //! HTTP (see `idp_tests::TestIdp`).
 //!
 //! - `aaf`: the AAF directory feed
+//! - `aaf_incoming`: the drop folder the running server imports from
 //! - `activation`: first login with an activation code
 //! - `audit`: the audit trail and its JSON-lines file
 //! - `demo`: `idp demo` data
@@ -11,6 +12,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod aaf;
+mod aaf_incoming;
 mod activation;
 mod audit;
 mod demo;

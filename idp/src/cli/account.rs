@@ -98,7 +98,8 @@ pub fn run(settings: Settings, command: AccountCommand) -> anyhow::Result<()> {
                 if matches!(p.state, AccountState::Left { .. }) {
                     bail!("{login} has left the directory; there is nothing to lock");
                 }
-                dir.set_state(&p.key, AccountState::Locked { reason }).await?;
+                dir.set_state(&p.key, AccountState::Locked { reason })
+                    .await?;
                 println!("{login}: locked");
             }
             AccountCommand::Unlock { login } => {

@@ -12,6 +12,14 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
     let directory = app::open_directory(&settings).context("starting the IdP")?;
     let backends = app::Backends::with_directory(&settings, directory.reader.clone())
         .context("starting the IdP")?;
+    if !settings.aaf.incoming_dir.as_os_str().is_empty() {
+        crate::feeds::incoming::spawn_watcher(
+            &settings.aaf,
+            directory.writer.clone(),
+            backends.clock.clone(),
+        )
+        .context("starting the AAF drop-folder watcher")?;
+    }
     app::run(&settings, backends, |_| {}).context("running the IdP")?;
     tracing::info!("stopped");
     Ok(())

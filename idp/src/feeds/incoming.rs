@@ -115,8 +115,7 @@ impl DropFolder {
             Err(e) => {
                 let dest = self.move_all(&files, "failed", &stamp)?;
                 let why = e.to_string();
-                std::fs::write(dest.join("error.txt"), format!("{why}\n"))
-                    .map_err(io(&dest))?;
+                std::fs::write(dest.join("error.txt"), format!("{why}\n")).map_err(io(&dest))?;
                 Err(IncomingError::Refused(why))
             }
         }
@@ -133,4 +132,47 @@ impl DropFolder {
         }
         Ok(dest)
     }
+}
+
+/// Scans the drop folder every `aaf.scan_interval_secs` on a thread of its own (imports
+/// are long, blocking work) for as long as the process runs.
+pub fn spawn_watcher(
+    settings: &crate::settings::AafSettings,
+    writer: std::sync::Arc<dyn DirectoryWriter>,
+    clock: std::sync::Arc<dyn crate::ports::Clock>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let mut folder = DropFolder::new(settings.incoming_dir.clone());
+    let interval = std::time::Duration::from_secs(settings.scan_interval_secs);
+    let retention_days = settings.retention_days;
+    let report_dir = settings.report_dir.clone();
+    tracing::info!(folder = %folder.dir.display(), every_secs = interval.as_secs(), "watching the AAF drop folder");
+    std::thread::Builder::new()
+        .name("aaf-incoming".into())
+        .spawn(move || loop {
+            let now = clock.now();
+            let opts = ImportOptions {
+                academie: None,
+                today: now.date(),
+                retention_days,
+                progress: false,
+            };
+            match folder.scan(writer.as_ref(), &opts, now) {
+                Ok(ScanOutcome::Imported(report)) => {
+                    match super::aaf::write_report(&report, &report_dir, now) {
+                        Ok(path) => tracing::info!(
+                            changes = report.total_changes(),
+                            report = %path.display(),
+                            "AAF delivery imported from the drop folder"
+                        ),
+                        Err(e) => tracing::error!(error = %e, "AAF delivery imported, but its report could not be written"),
+                    }
+                }
+                Ok(ScanOutcome::Settling) => {
+                    tracing::debug!("AAF drop folder: files still arriving")
+                }
+                Ok(ScanOutcome::Empty) => {}
+                Err(e) => tracing::error!(error = %e, "AAF drop folder"),
+            }
+            std::thread::sleep(interval);
+        })
 }

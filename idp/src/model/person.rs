@@ -70,9 +70,13 @@ pub enum AccountState {
     Active,
     /// Absent from the latest Complet or deleted by a Delta: cannot log in, purged after
     /// the configured retention.
-    Left { since: Date },
+    Left {
+        since: Date,
+    },
     /// Locked by an administrator.
-    Locked { reason: String },
+    Locked {
+        reason: String,
+    },
 }
 
 /// What a person logs in with. The activation code is kept readable until first use so
@@ -174,10 +178,7 @@ impl Person {
     /// Jointures of the structures the person is attached to: `ENTPersonStructRattach` plus
     /// every structure named by a function, a class or a teaching, without duplicates.
     pub fn structures(&self) -> Vec<String> {
-        let mut out: Vec<String> = self
-            .attributes
-            .values("ENTPersonStructRattach")
-            .to_vec();
+        let mut out: Vec<String> = self.attributes.values("ENTPersonStructRattach").to_vec();
         let extra = self
             .functions()
             .into_iter()
@@ -221,7 +222,9 @@ impl Person {
                 structure: t.structure,
                 name: t.class,
             })
-            .chain(class_refs(self.attributes.values("ENTAuxEnsClassesPrincipal")))
+            .chain(class_refs(
+                self.attributes.values("ENTAuxEnsClassesPrincipal"),
+            ))
         {
             if !out.contains(&c) {
                 out.push(c);
@@ -361,7 +364,10 @@ mod tests {
     fn pupil_parent_links() {
         let p = person(
             Category::Eleve,
-            &[("ENTElevePersRelEleve", &["7001$1$1$1$1$0", "7002$2$1$0$1$0"])],
+            &[(
+                "ENTElevePersRelEleve",
+                &["7001$1$1$1$1$0", "7002$2$1$0$1$0"],
+            )],
         );
         let links = p.parents();
         assert_eq!(links.len(), 2);

@@ -20,6 +20,9 @@ const LOGINS: TableDefinition<&str, &str> = TableDefinition::new("logins");
 const REFERENCES: TableDefinition<&str, &[u8]> = TableDefinition::new("references");
 const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
 
+/// redb's own default (1 GiB): the server's reads are served from it.
+pub const DEFAULT_CACHE_BYTES: usize = 1024 * 1024 * 1024;
+
 #[derive(Clone)]
 pub struct EmbeddedDirectory {
     db: Arc<Database>,
@@ -53,10 +56,27 @@ fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, BackendError> {
 impl EmbeddedDirectory {
     /// Opens (or creates) the database file, creating its parent folder and every table.
     pub fn open(path: &Path) -> Result<Self, BackendError> {
+        Self::open_with_cache(path, DEFAULT_CACHE_BYTES)
+    }
+
+    /// Same, with an explicit page cache size. redb's cache also holds the dirty pages of a
+    /// write transaction, so it bounds the memory of a big AAF import.
+    pub fn open_with_cache(path: &Path, cache_bytes: usize) -> Result<Self, BackendError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(err)?;
         }
-        let db = Database::create(path).map_err(err)?;
+        let db = Database::builder()
+            .set_cache_size(cache_bytes)
+            .create(path)
+            .map_err(|e| match e {
+                redb::DatabaseError::DatabaseAlreadyOpen => BackendError::Unavailable(format!(
+                    "{} is in use by another process (a running `idp serve`?): the embedded \
+                     directory has one user at a time; stop the server, or drop AAF deliveries \
+                     into aaf.incoming_dir for the server to import",
+                    path.display()
+                )),
+                e => err(e),
+            })?;
         let txn = db.begin_write().map_err(err)?;
         txn.open_table(PERSONS).map_err(err)?;
         txn.open_table(LOGINS).map_err(err)?;
@@ -287,7 +307,10 @@ impl ImportTxn for EmbeddedTxn {
     fn put_reference(&mut self, entry: &ReferenceEntry) -> Result<(), BackendError> {
         let mut table = self.txn.open_table(REFERENCES).map_err(err)?;
         table
-            .insert(reference_key(&entry.key).as_str(), encode(entry)?.as_slice())
+            .insert(
+                reference_key(&entry.key).as_str(),
+                encode(entry)?.as_slice(),
+            )
             .map_err(err)?;
         Ok(())
     }
@@ -378,7 +401,10 @@ mod tests {
         let mut other = person("1", "b");
         other.key = PersonKey::new("020", "1");
         txn.put_person(&other).unwrap();
-        assert_eq!(txn.person_keys("02").unwrap(), vec![PersonKey::new("02", "1")]);
+        assert_eq!(
+            txn.person_keys("02").unwrap(),
+            vec![PersonKey::new("02", "1")]
+        );
         txn.commit().unwrap();
     }
 

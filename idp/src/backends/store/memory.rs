@@ -149,12 +149,31 @@ mod tests {
     #[tokio::test]
     async fn sessions_expire_and_take_removes() {
         let store = MemorySessionStore::default();
-        store.put(&session("a"), Duration::from_secs(60)).await.unwrap();
+        store
+            .put(&session("a"), Duration::from_secs(60))
+            .await
+            .unwrap();
         store.put(&session("b"), Duration::ZERO).await.unwrap();
-        assert!(store.get(&SessionId::from_raw("a".into())).await.unwrap().is_some());
-        assert!(store.get(&SessionId::from_raw("b".into())).await.unwrap().is_none());
-        assert!(store.take(&SessionId::from_raw("a".into())).await.unwrap().is_some());
-        assert!(store.get(&SessionId::from_raw("a".into())).await.unwrap().is_none());
+        assert!(store
+            .get(&SessionId::from_raw("a".into()))
+            .await
+            .unwrap()
+            .is_some());
+        assert!(store
+            .get(&SessionId::from_raw("b".into()))
+            .await
+            .unwrap()
+            .is_none());
+        assert!(store
+            .take(&SessionId::from_raw("a".into()))
+            .await
+            .unwrap()
+            .is_some());
+        assert!(store
+            .get(&SessionId::from_raw("a".into()))
+            .await
+            .unwrap()
+            .is_none());
     }
 
     #[tokio::test]

@@ -109,6 +109,8 @@ pub struct Applier<'t> {
     pub(super) pending: Vec<Pending>,
     /// Reference entries deleted in this run.
     pub(super) deleted_references: Vec<(EntryKey, At)>,
+    /// Persons who left in this run (Delta delete, or absent from a Complet: no line).
+    pub(super) left_in_run: Vec<(PersonKey, Option<At>)>,
 }
 
 impl<'t> Applier<'t> {
@@ -124,6 +126,7 @@ impl<'t> Applier<'t> {
             reference_cache: HashMap::new(),
             pending: Vec::new(),
             deleted_references: Vec::new(),
+            left_in_run: Vec::new(),
         }
     }
 
@@ -302,6 +305,7 @@ impl<'t> Applier<'t> {
                     p.updated_on = self.today;
                     self.txn.put_person(&p).map_err(self.backend(at))?;
                     self.report.counts_mut(cat).deleted += 1;
+                    self.left_in_run.push((p.key.clone(), Some(at)));
                 }
                 self.seen
                     .entry(academie.to_owned())
@@ -490,6 +494,7 @@ impl<'t> Applier<'t> {
                     .put_person(&p)
                     .map_err(ImportError::backend("marking a person as left"))?;
                 self.report.counts_mut(p.category.as_str()).left += 1;
+                self.left_in_run.push((key.clone(), None));
                 self.seen
                     .entry(academie.clone())
                     .or_default()

@@ -199,7 +199,7 @@ mod tests {
 
     #[test]
     fn category_order_puts_reference_data_first() {
-        let mut c = vec![
+        let mut c = [
             FileCategory::Eleve,
             FileCategory::PersRelEleve,
             FileCategory::MefEducNat,

@@ -18,10 +18,11 @@ pub fn fold(name: &str) -> String {
         match c {
             'a'..='z' | '0'..='9' => out.push(c),
             '\'' | '`' | '"' => {}
-            _ if c.is_whitespace() || c == '-' || c == '_' || c == '.' => {
-                if !out.is_empty() && !out.ends_with('-') {
-                    out.push('-');
-                }
+            _ if (c.is_whitespace() || c == '-' || c == '_' || c == '.')
+                && !out.is_empty()
+                && !out.ends_with('-') =>
+            {
+                out.push('-');
             }
             _ => {}
         }

@@ -29,7 +29,7 @@ use crate::ports::DirectoryWriter;
 pub use error::ImportError;
 pub use export::{export_activation_codes, ExportError};
 pub use login::base_login;
-pub use report::{Counts, FileReport, ImportReport};
+pub use report::{write_report, write_report_to, Counts, FileReport, ImportReport};
 
 use apply::{Applier, At, Holds};
 use filename::{format_date, ExtractionKind};

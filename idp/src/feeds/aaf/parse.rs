@@ -621,6 +621,17 @@ mod tests {
     }
 
     #[test]
+    fn bounds_record_size() {
+        let value = "x".repeat(MAX_VALUE_BYTES - 10);
+        let attrs: String = (0..20)
+            .map(|i| format!("<attr name=\"a{i}\"><value>{value}</value></attr>"))
+            .collect();
+        let xml = format!("{HEAD}<addRequest><operationalAttributes><attr name=\"categoriePersonne\"><value>Eleve</value></attr></operationalAttributes><identifier><id>1</id></identifier><attributes>{attrs}</attributes></addRequest></ficAlimMENESR>");
+        let e = records(xml.as_bytes()).unwrap_err().to_string();
+        assert!(e.contains("line 5") && e.contains("record larger"), "{e}");
+    }
+
+    #[test]
     fn bounds_value_size() {
         let big = "x".repeat(MAX_VALUE_BYTES + 1);
         let xml = format!("{HEAD}<addRequest><operationalAttributes><attr name=\"categoriePersonne\"><value>Eleve</value></attr></operationalAttributes><identifier><id>1</id></identifier><attributes><attr name=\"sn\"><value>{big}</value></attr></attributes></addRequest></ficAlimMENESR>");

@@ -4,13 +4,15 @@
 //! record was applied, and whatever points to an entry this run deleted. A reference to a
 //! person who has left is only a warning.
 
+use std::collections::HashSet;
+
 use crate::model::{composite, AccountState, EntryKey, Person, PersonKey, ReferenceKind};
 
 use super::apply::{Applier, At};
 use super::error::ImportError;
 
 /// Something a person points to.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Target {
     Entry(ReferenceKind, String),
     /// A person (`parent` or `child`) by jointure, in the same académie.
@@ -131,6 +133,7 @@ impl Applier<'_> {
     /// The end-of-run check. The first broken reference (in file order) is the error.
     pub fn check_references(&mut self) -> Result<(), ImportError> {
         let pending = std::mem::take(&mut self.pending);
+        let mut warned: HashSet<(PersonKey, Target)> = HashSet::new();
         for p in &pending {
             let found = self.find(&p.source.academie, &p.target)?;
             if matches!(found, Found::Yes) || !self.still_points(&p.source, &p.target)? {
@@ -149,6 +152,9 @@ impl Applier<'_> {
                     })
                 }
                 Found::Left => {
+                    if !warned.insert((p.source.clone(), p.target.clone())) {
+                        continue;
+                    }
                     let message = format!(
                         "{}, line {}: {} references {}, who has left",
                         self.file(p.at),
@@ -161,7 +167,53 @@ impl Applier<'_> {
                 Found::Yes => {}
             }
         }
+        self.warn_links_to_left(&warned)?;
         self.check_deleted_entries()
+    }
+
+    /// A person who left may still be named by the pupils or parents linked to them, who
+    /// this run did not touch: a warning each, found through the leaver's own links.
+    fn warn_links_to_left(
+        &mut self,
+        warned: &HashSet<(PersonKey, Target)>,
+    ) -> Result<(), ImportError> {
+        let left = std::mem::take(&mut self.left_in_run);
+        for (key, at) in left {
+            let Some(p) = self
+                .txn
+                .person(&key)
+                .map_err(ImportError::backend("checking references"))?
+            else {
+                continue;
+            };
+            if !matches!(p.state, AccountState::Left { .. }) {
+                continue; // came back later in the run
+            }
+            let linked: Vec<(&'static str, String)> = p
+                .parents()
+                .into_iter()
+                .map(|l| ("child", l.parent))
+                .chain(p.children().iter().map(|c| ("parent", c.clone())))
+                .collect();
+            for (role, jointure) in linked {
+                let other = PersonKey::new(key.academie.as_str(), jointure.as_str());
+                let target = Target::Person(role, key.jointure.clone());
+                if !warned.contains(&(other.clone(), target.clone()))
+                    && self.still_points(&other, &target)?
+                {
+                    let place = match at {
+                        Some(at) => format!("{}, line {}: ", self.file(at), at.line),
+                        None => String::new(),
+                    };
+                    let message = format!(
+                        "{place}{other} references {}, who has left",
+                        target.describe()
+                    );
+                    self.report.warn(message);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Nobody active may still point to a structure, subject or MEF this run deleted.

@@ -137,3 +137,30 @@ pub fn peak_rss_kib() -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
+
+/// Writes `report` as pretty JSON to `<dir>/aaf-import-<UTC time>.json` (creating `dir`)
+/// and returns the path.
+pub fn write_report(
+    report: &ImportReport,
+    dir: &std::path::Path,
+    now: time::OffsetDateTime,
+) -> std::io::Result<std::path::PathBuf> {
+    let now = now.to_offset(time::UtcOffset::UTC);
+    let stamp = now
+        .format(time::macros::format_description!(
+            "[year][month][day]T[hour][minute][second].[subsecond digits:3]Z"
+        ))
+        .map_err(std::io::Error::other)?;
+    let path = dir.join(format!("aaf-import-{stamp}.json"));
+    write_report_to(report, &path)?;
+    Ok(path)
+}
+
+/// Writes `report` as pretty JSON to `path` (creating its folder).
+pub fn write_report_to(report: &ImportReport, path: &std::path::Path) -> std::io::Result<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    let json = serde_json::to_vec_pretty(report).map_err(std::io::Error::other)?;
+    std::fs::write(path, json)
+}
