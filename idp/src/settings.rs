@@ -209,7 +209,7 @@ impl Default for UiSettings {
     fn default() -> Self {
         Self {
             default_language: "fr".into(),
-            service_name: "ENT — Connexion".into(),
+            service_name: "ENT".into(),
             legal_notice_fr: "Ce service d'authentification est opéré pour l'espace numérique de travail. \
 Les données de connexion sont tracées conformément à la convention de fédération et au RGPD ; \
 vous pouvez exercer vos droits d'accès, de rectification et d'opposition auprès du délégué à la protection des données."
