@@ -1,0 +1,3 @@
+//! `fedmeta`: the federation administrator's command line (to be written).
+
+fn main() {}

@@ -1,0 +1,1 @@
+//! The registry's data model (to be written).
