@@ -1,6 +1,7 @@
 //! The composition root: the only place that names concrete backends. It turns `Settings`
 //! into backends (embedded directory, in-memory session and counter stores, JSON-lines
-//! audit, the system clock), builds the core services over them, and runs the HTTP server.
+//! audit, the system clock), builds the core services over them (and the federation's
+//! registries and the IdP's SAML identity), and runs the HTTP server.
 //!
 //! Tests and the demo use the same path with some backends swapped (`Backends::with`,
 //! `spawn`), so what they exercise is what production runs.
@@ -17,6 +18,9 @@ use crate::audit::{AuditSink, JsonLinesAudit};
 use crate::authn::{Authenticator, AuthnDeps, AuthnError};
 use crate::backends::directory::embedded::EmbeddedDirectory;
 use crate::backends::store::memory::{MemoryCounterStore, MemorySessionStore};
+use crate::federation::identity::IdentityError;
+use crate::federation::published::Publisher;
+use crate::federation::{Federation, FederationError, IdpIdentity};
 use crate::ports::{
     BackendError, Clock, CounterStore, Directory, DirectoryWriter, SessionStore, SystemClock,
 };
@@ -44,6 +48,10 @@ pub enum AppError {
     Server(std::io::Error),
     #[error("server thread failed: {0}")]
     Thread(String),
+    #[error("federation: {0}")]
+    Federation(#[from] FederationError),
+    #[error("{0}")]
+    Identity(#[from] IdentityError),
 }
 
 /// The directory of the settings, as the server's read port and the feeds' write port
@@ -131,6 +139,18 @@ pub fn state(settings: &Settings, backends: Backends) -> Result<Data<AppState>, 
             clock: backends.clock.clone(),
         },
     )?;
+    // The registries are loaded (and checked) before the server answers, and followed by a
+    // thread that lives as long as the state.
+    let federation = Federation::start(
+        &settings.federation,
+        backends.audit.clone(),
+        backends.clock.clone(),
+    )?;
+    federation
+        .spawn_reloader()
+        .map_err(|e| AppError::Thread(e.to_string()))?;
+    let identity = Arc::new(IdpIdentity::from_settings(settings)?);
+    let publisher = Arc::new(Publisher::new(identity, federation.clone()));
     let sessions = SessionService::new(
         backends.sessions,
         backends.clock,
@@ -142,6 +162,8 @@ pub fn state(settings: &Settings, backends: Backends) -> Result<Data<AppState>, 
         authn,
         sessions,
         directory: backends.directory,
+        federation,
+        publisher,
     }))
 }
 

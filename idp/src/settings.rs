@@ -31,6 +31,8 @@ pub struct Settings {
     pub log: LogSettings,
     pub ui: UiSettings,
     pub aaf: AafSettings,
+    pub saml: SamlSettings,
+    pub federation: FederationSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -132,6 +134,57 @@ pub struct AafSettings {
     /// Seconds between two scans of the drop folder; a delivery is imported once its
     /// files are unchanged over one interval.
     pub scan_interval_secs: u64,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SamlSettings {
+    /// The IdP's entityID; empty: `<server.public_url>/saml/metadata`.
+    pub entity_id: String,
+    /// PEM signing key and certificate. Both empty: a self-signed RSA-2048 pair is made on
+    /// first start in `<data>/saml/idp-signing.{key,crt}` (`<data>` is the folder of
+    /// `directory.path`) and reused afterwards.
+    pub signing_key: PathBuf,
+    pub signing_cert: PathBuf,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FederationSettings {
+    /// The trust domains whose signed registry the IdP trusts (none: no service at all).
+    #[serde(rename = "domain")]
+    pub domains: Vec<TrustDomainSettings>,
+}
+
+/// One trust domain: `[[federation.domain]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustDomainSettings {
+    /// Name for logs and audit events (e.g. `region`, `gar`).
+    pub name: String,
+    /// The signed `registry.json`: a file path or an `http(s)://` URL; its signature is at the
+    /// same place with `.sig` appended.
+    pub registry: String,
+    /// The federation certificate (PEM) the registry must be signed with.
+    pub certificate: PathBuf,
+    /// Seconds between two checks for a new registry (file change, or a conditional GET).
+    #[serde(default = "default_reload_secs")]
+    pub reload_interval_secs: u64,
+}
+
+fn default_reload_secs() -> u64 {
+    5
+}
+
+impl SamlSettings {
+    /// The entityID, defaulted from the public URL.
+    pub fn entity_id(&self, server: &ServerSettings) -> String {
+        if self.entity_id.is_empty() {
+            format!("{}/saml/metadata", server.public_url.trim_end_matches('/'))
+        } else {
+            self.entity_id.clone()
+        }
+    }
 }
 
 impl Default for ServerSettings {
@@ -290,6 +343,20 @@ impl Settings {
         if self.aaf.scan_interval_secs == 0 {
             return bad("aaf.scan_interval_secs must be at least 1");
         }
+        if self.saml.signing_key.as_os_str().is_empty()
+            != self.saml.signing_cert.as_os_str().is_empty()
+        {
+            return bad("saml.signing_key and saml.signing_cert go together (or neither)");
+        }
+        let mut names = std::collections::HashSet::new();
+        for d in &self.federation.domains {
+            if d.name.is_empty() || !names.insert(d.name.as_str()) {
+                return bad("federation.domain: every domain needs a distinct name");
+            }
+            if d.reload_interval_secs == 0 {
+                return bad("federation.domain.reload_interval_secs must be at least 1");
+            }
+        }
         if self.passwords.min_length < 8 {
             return bad("passwords.min_length must be at least 8");
         }
@@ -299,6 +366,14 @@ impl Settings {
             return bad("server.public_url must be an http(s) URL");
         }
         Ok(())
+    }
+
+    /// The folder the IdP keeps its own files in (that of `directory.path`).
+    pub fn data_dir(&self) -> PathBuf {
+        match self.directory.path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+            _ => PathBuf::from("."),
+        }
     }
 
     /// Whether cookies get `Secure` (the IdP is reached over HTTPS).
@@ -370,6 +445,40 @@ mod tests {
         assert_eq!(s.server.bind, "0.0.0.0:9000");
         assert_eq!(s.sessions.idle_timeout_secs, 120);
         assert!(s.https());
+    }
+
+    #[test]
+    fn the_example_configuration_parses() {
+        let text = include_str!("../../deploy/idp.toml.example");
+        let table: toml::Table = text.parse().unwrap();
+        let s: Settings = toml::Value::Table(table).try_into().unwrap();
+        s.validate().unwrap();
+        assert_eq!(s.federation.domains[0].name, "region");
+    }
+
+    #[test]
+    fn federation_domains_and_saml_identity() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("idp.toml");
+        std::fs::write(
+            &path,
+            "[[federation.domain]]\nname = \"region\"\nregistry = \"/srv/fed/registry.json\"\n\
+             certificate = \"/etc/idp/fed.crt\"\n",
+        )
+        .unwrap();
+        let s = Settings::load(Some(&path), Vec::new()).unwrap();
+        assert_eq!(s.federation.domains.len(), 1);
+        assert_eq!(s.federation.domains[0].reload_interval_secs, 5);
+        assert_eq!(
+            s.saml.entity_id(&s.server),
+            "http://localhost:8080/saml/metadata"
+        );
+        assert_eq!(s.data_dir(), PathBuf::from("data"));
+        let env = vec![(
+            "IDP_SAML__SIGNING_KEY".to_string(),
+            "/etc/idp/k.pem".to_string(),
+        )];
+        assert!(Settings::load(None, env).is_err());
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! - `activation`: first login with an activation code
 //! - `audit`: the audit trail and its JSON-lines file
 //! - `demo`: `idp demo` data
+//! - `federation`: signed registries loaded, refused and followed; published metadata
 //! - `login`: login, refusals, throttling, CSRF
 //! - `pages`: pages, languages, headers, probes, error pages
 //! - `session`: SSO session lifecycle
@@ -16,6 +17,7 @@ mod aaf_incoming;
 mod activation;
 mod audit;
 mod demo;
+mod federation;
 mod login;
 mod pages;
 mod session;

@@ -71,6 +71,16 @@ pub enum AuditEvent {
         person: String,
         reason: SessionEndReason,
     },
+    /// A trust domain's signed registry was verified and is now in force.
+    RegistryLoaded {
+        domain: String,
+        services: usize,
+        issued_at: String,
+        valid_until: String,
+    },
+    /// A trust domain's registry was refused (bad or missing signature, expired, unreadable);
+    /// the last good one, if any, stays in force.
+    RegistryRefused { domain: String, reason: String },
 }
 
 /// Where audit events go.

@@ -224,10 +224,82 @@ fn print_accounts(url: &str, accounts: &[DemoAccount]) {
     println!();
 }
 
+/// The example trust domain of the source tree (`deploy/federation/demo`).
+const DEMO_DOMAIN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/federation/demo");
+const FEDERATION_DIR: &str = "federation";
+
+/// Compiles the example trust domain with a federation key made now (the committed demo key
+/// is not used: a key that is in a repository signs nothing) into `<data>/federation/`, and
+/// points `settings` at its registry. Skipped, with a warning, when the source tree is not
+/// at hand (an installed binary).
+pub fn prepare_federation(settings: &mut Settings) -> anyhow::Result<()> {
+    let source = Path::new(DEMO_DOMAIN);
+    if !source.join("federation.toml").exists() {
+        tracing::warn!(
+            path = DEMO_DOMAIN,
+            "demo trust domain not found: no federation"
+        );
+        return Ok(());
+    }
+    let root = settings.data_dir().join(FEDERATION_DIR);
+    if root.exists() {
+        std::fs::remove_dir_all(&root).with_context(|| format!("removing {}", root.display()))?;
+    }
+    let domain = root.join("source");
+    copy_dir(source, &domain)?;
+    let (key, cert) = federation_metadata::keys::generate_self_signed("Fédération démo", 30)?;
+    let key_path = root.join("keys/federation-signing.key");
+    let cert_path = root.join("keys/federation-signing.crt");
+    federation_metadata::keys::write_pair(&key, &cert, &key_path, &cert_path)?;
+    // The domain names its certificate by file: it becomes the one just made.
+    std::fs::copy(&cert_path, domain.join("federation-signing.crt"))?;
+    let out = root.join("compiled");
+    let summary = federation_metadata::compile::compile_domain(
+        &domain,
+        &key_path,
+        &out,
+        time::OffsetDateTime::now_utc(),
+    )
+    .context("compiling the demo trust domain")?;
+    tracing::info!(entities = summary.saml_entities.len(), cas = summary.cas_services, out = %out.display(), "demo trust domain compiled");
+    // The demo domain publishes the federation certificate as the IdP's signing certificate
+    // (`idp.toml`): the IdP then signs with that key, so the aggregate and `/saml/metadata`
+    // agree.
+    settings.saml.signing_key = key_path;
+    settings.saml.signing_cert = cert_path.clone();
+    settings.federation.domains = vec![crate::settings::TrustDomainSettings {
+        name: "demo".into(),
+        registry: out
+            .join(federation_metadata::signed_registry::REGISTRY_FILE)
+            .display()
+            .to_string(),
+        certificate: cert_path,
+        reload_interval_secs: 5,
+    }];
+    Ok(())
+}
+
+/// Copies the files of `from` (one level of sub-folders, no private keys) into `to`.
+fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else if entry.path().extension().is_none_or(|e| e != "key") {
+            std::fs::copy(entry.path(), &target)
+                .with_context(|| format!("copying {}", entry.path().display()))?;
+        }
+    }
+    Ok(())
+}
+
 pub fn run(settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
     app::init_tracing(&settings.log);
-    let settings = settings_for(settings, &args.data, &args.bind);
+    let mut settings = settings_for(settings, &args.data, &args.bind);
     let (directory, accounts) = prepare(&settings, SystemClock.today())?;
+    prepare_federation(&mut settings)?;
     let backends = app::Backends::with_directory(&settings, directory.reader)?;
     app::run(&settings, backends, |addrs| {
         let url = addrs

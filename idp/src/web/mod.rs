@@ -1,5 +1,5 @@
 //! The web front-end (actix-web): the login, activation, welcome and logout pages, health
-//! probes, cookies, CSRF, languages, security headers, and the one place where errors turn
+//! probes, published SAML metadata (`/saml/metadata`, `/entities/{id}`), cookies, CSRF, languages, security headers, and the one place where errors turn
 //! into HTTP (`error.rs`).
 //!
 //! It uses `authn`, `session` and the `ports` traits held in [`AppState`]; it never names a
@@ -13,6 +13,7 @@ mod error;
 mod headers;
 pub mod i18n;
 mod login;
+mod metadata;
 mod pages;
 mod render;
 mod state;
@@ -75,5 +76,7 @@ pub fn app(
         .route("/healthz", web::get().to(pages::healthz))
         .route("/readyz", web::get().to(pages::readyz))
         .route("/static/idp.css", web::get().to(pages::stylesheet))
+        .route("/saml/metadata", web::get().to(metadata::idp_metadata))
+        .route("/entities/{id:.*}", web::get().to(metadata::entity))
         .default_service(web::to(pages::not_found))
 }

@@ -4,6 +4,8 @@
 use std::sync::Arc;
 
 use crate::authn::Authenticator;
+use crate::federation::published::Publisher;
+use crate::federation::Federation;
 use crate::ports::Directory;
 use crate::session::SessionService;
 use crate::settings::Settings;
@@ -13,4 +15,8 @@ pub struct AppState {
     pub authn: Authenticator,
     pub sessions: SessionService,
     pub directory: Arc<dyn Directory>,
+    /// The trust domains' registries in force.
+    pub federation: Arc<Federation>,
+    /// The IdP's signed metadata.
+    pub publisher: Arc<Publisher>,
 }
