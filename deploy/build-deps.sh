@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs, on a Debian machine, what building the workspace needs (samael links libxmlsec1
+# and runs bindgen, hence libclang-dev); with --tests, also the real peers the tests drive.
+# Packages already installed are not fetched again, so a ready machine needs no network.
+set -euo pipefail
+
+packages=(pkg-config libssl-dev ca-certificates libclang-dev libxml2-dev libxmlsec1-dev)
+if [ "${1:-}" = "--tests" ]; then
+    # xmlsec1: independent signature verifier. libapache2-mod-shib (shib-metagen),
+    # libapache2-mod-auth-mellon (mellon_create_metadata) and pysaml2 write real SP metadata.
+    packages+=(xmlsec1 libapache2-mod-shib libapache2-mod-auth-mellon python3-pip)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "build-deps: installing ${missing[*]}"
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get update -qq
+    $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if [ "${1:-}" = "--tests" ] && ! python3 -c 'import saml2' 2>/dev/null; then
+    echo "build-deps: installing pysaml2"
+    python3 -m pip install --quiet pysaml2 2>/dev/null ||
+        python3 -m pip install --quiet --break-system-packages pysaml2
+fi
