@@ -69,10 +69,16 @@ pub struct CompileSummary {
 
 impl fmt::Display for CompileSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let rfc3339 = |t: OffsetDateTime| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_else(|_| t.to_string())
+        };
         writeln!(
             f,
             "trust domain {}: issued {}, valid until {}",
-            self.domain, self.issued_at, self.valid_until
+            self.domain,
+            rfc3339(self.issued_at),
+            rfc3339(self.valid_until)
         )?;
         writeln!(
             f,
