@@ -321,3 +321,35 @@ fn the_demo_trust_domain_compiles_and_loads() {
     let moodle = encode("https://moodle.ac-demo.example/auth/saml2/sp/metadata.php");
     assert_eq!(get(&idp.at(&format!("/entities/{moodle}"))).0, 404);
 }
+
+#[test]
+fn trust_domains_side_by_side_each_trusted_with_its_own_certificate() {
+    let region = Federation::new();
+    let gar = Federation::new();
+    let now = OffsetDateTime::now_utc();
+    region.publish(&region.compile("r", 1, now));
+    gar.publish(&gar.compile("g", 3, now));
+    let mut a = region.settings();
+    a.name = "region".into();
+    let mut b = gar.settings();
+    b.name = "gar".into();
+    // The GAR registry configured a second time with the region's certificate: refused.
+    let mut crossed = b.clone();
+    crossed.name = "crossed".into();
+    crossed.certificate = region.cert.clone();
+    let idp = TestIdp::start_with(|s| s.federation.domains = vec![a, b, crossed]);
+    assert_eq!(loaded(&idp), 2, "{:?}", idp.events());
+    let refused: Vec<String> = idp
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            AuditEvent::RegistryRefused { domain, .. } => Some(domain),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(refused, vec!["crossed".to_string()]);
+    // sp2 exists only in the GAR domain, sp0 in both.
+    assert_eq!(get(&entity_url(&idp, 2)).0, 200);
+    assert_eq!(get(&entity_url(&idp, 0)).0, 200);
+    assert_eq!(get(&entity_url(&idp, 3)).0, 404);
+}
