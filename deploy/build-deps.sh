@@ -8,7 +8,11 @@ packages=(pkg-config libssl-dev ca-certificates libclang-dev libxml2-dev libxmls
 if [ "${1:-}" = "--tests" ]; then
     # xmlsec1: independent signature verifier. libapache2-mod-shib (shib-metagen),
     # libapache2-mod-auth-mellon (mellon_create_metadata) and pysaml2 write real SP metadata.
-    packages+=(xmlsec1 libapache2-mod-shib libapache2-mod-auth-mellon python3-pip)
+    # Real CAS clients: apache2 + libapache2-mod-auth-cas (also the tests' TLS front, with
+    # mod_ssl and mod_proxy), phpCAS (php-cas, run by php-cli's built-in server, over
+    # php-curl and php-xml), python-cas (PyPI).
+    packages+=(xmlsec1 libapache2-mod-shib libapache2-mod-auth-mellon python3-pip
+        apache2 libapache2-mod-auth-cas php-cli php-cas php-curl php-xml)
 fi
 
 missing=()
@@ -28,4 +32,10 @@ if [ "${1:-}" = "--tests" ] && ! python3 -c 'import saml2' 2>/dev/null; then
     echo "build-deps: installing pysaml2"
     python3 -m pip install --quiet pysaml2 2>/dev/null ||
         python3 -m pip install --quiet --break-system-packages pysaml2
+fi
+
+if [ "${1:-}" = "--tests" ] && ! python3 -c 'import cas' 2>/dev/null; then
+    echo "build-deps: installing python-cas"
+    python3 -m pip install --quiet python-cas 2>/dev/null ||
+        python3 -m pip install --quiet --break-system-packages python-cas
 fi

@@ -1,5 +1,5 @@
 //! The composition root: the only place that names concrete backends. It turns `Settings`
-//! into backends (embedded directory, in-memory session and counter stores, JSON-lines
+//! into backends (embedded directory, in-memory session, counter and ticket stores, JSON-lines
 //! audit, the system clock), builds the core services over them (and the federation's
 //! registries and the IdP's SAML identity), and runs the HTTP server.
 //!
@@ -17,13 +17,15 @@ use actix_web::HttpServer;
 use crate::audit::{AuditSink, JsonLinesAudit};
 use crate::authn::{Authenticator, AuthnDeps, AuthnError};
 use crate::backends::directory::embedded::EmbeddedDirectory;
-use crate::backends::store::memory::{MemoryCounterStore, MemorySessionStore};
+use crate::backends::store::memory::{MemoryCounterStore, MemorySessionStore, MemoryTicketStore};
 use crate::federation::identity::IdentityError;
 use crate::federation::published::Publisher;
 use crate::federation::{Federation, FederationError, IdpIdentity};
 use crate::ports::{
     BackendError, Clock, CounterStore, Directory, DirectoryWriter, SessionStore, SystemClock,
+    TicketStore,
 };
+use crate::protocols::cas::{Cas, CasDeps, HttpSetupError};
 use crate::session::SessionService;
 use crate::settings::{LogSettings, Settings};
 use crate::web::{self, AppState};
@@ -52,6 +54,8 @@ pub enum AppError {
     Federation(#[from] FederationError),
     #[error("{0}")]
     Identity(#[from] IdentityError),
+    #[error("{0}")]
+    Cas(#[from] HttpSetupError),
 }
 
 /// The directory of the settings, as the server's read port and the feeds' write port
@@ -77,6 +81,7 @@ pub struct Backends {
     pub directory: Arc<dyn Directory>,
     pub sessions: Arc<dyn SessionStore>,
     pub counters: Arc<dyn CounterStore>,
+    pub tickets: Arc<dyn TicketStore>,
     pub audit: Arc<dyn AuditSink>,
     pub clock: Arc<dyn Clock>,
 }
@@ -106,7 +111,7 @@ impl Backends {
         ))
     }
 
-    /// In-memory session and counter stores around the given directory, audit and clock
+    /// In-memory session, counter and ticket stores around the given directory, audit and clock
     /// (tests inject a `ManualClock` and a `MemoryAudit`).
     pub fn with(
         directory: Arc<dyn Directory>,
@@ -117,6 +122,7 @@ impl Backends {
             directory,
             sessions: Arc::new(MemorySessionStore::default()),
             counters: Arc::new(MemoryCounterStore::default()),
+            tickets: Arc::new(MemoryTicketStore::default()),
             audit,
             clock,
         }
@@ -151,6 +157,17 @@ pub fn state(settings: &Settings, backends: Backends) -> Result<Data<AppState>, 
         .map_err(|e| AppError::Thread(e.to_string()))?;
     let identity = Arc::new(IdpIdentity::from_settings(settings)?);
     let publisher = Arc::new(Publisher::new(identity, federation.clone()));
+    let cas = Arc::new(Cas::new(
+        &settings.cas,
+        CasDeps {
+            tickets: backends.tickets,
+            federation: federation.clone(),
+            directory: backends.directory.clone(),
+            audit: backends.audit.clone(),
+            clock: backends.clock.clone(),
+            issuer: settings.server.public_url.clone(),
+        },
+    )?);
     let sessions = SessionService::new(
         backends.sessions,
         backends.clock,
@@ -164,6 +181,7 @@ pub fn state(settings: &Settings, backends: Backends) -> Result<Data<AppState>, 
         directory: backends.directory,
         federation,
         publisher,
+        cas,
     }))
 }
 

@@ -95,6 +95,19 @@ pub trait SessionStore: Send + Sync {
     async fn ping(&self) -> Result<(), BackendError>;
 }
 
+/// Short-lived single-use tickets (CAS ST/PT/PGT/PGTIOU), as opaque bytes under a key.
+/// `take` is an atomic get-and-delete (Redis `GETDEL`): when two validations of one ticket
+/// race, exactly one gets it. Entries disappear after `ttl` (the CAS layer also checks the
+/// expiry recorded in the ticket, on the injected clock).
+#[async_trait]
+pub trait TicketStore: Send + Sync {
+    async fn put(&self, key: &str, value: Vec<u8>, ttl: Duration) -> Result<(), BackendError>;
+    /// Reads without consuming (proxy-granting tickets are used many times).
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, BackendError>;
+    /// Removes and returns the value, atomically.
+    async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, BackendError>;
+}
+
 /// Counters with a time window, for login throttling (Redis: INCR + EXPIRE).
 #[async_trait]
 pub trait CounterStore: Send + Sync {

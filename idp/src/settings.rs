@@ -33,6 +33,7 @@ pub struct Settings {
     pub aaf: AafSettings,
     pub saml: SamlSettings,
     pub federation: FederationSettings,
+    pub cas: CasSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -170,6 +171,40 @@ pub struct TrustDomainSettings {
     /// Seconds between two checks for a new registry (file change, or a conditional GET).
     #[serde(default = "default_reload_secs")]
     pub reload_interval_secs: u64,
+}
+
+/// The CAS server: `[cas]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CasSettings {
+    /// Path prefix of the CAS endpoints: `""` (default) puts them at the root of the IdP
+    /// (`/login`, `/serviceValidate`...), `"/cas"` under `/cas/`. CAS clients are given
+    /// `<server.public_url><prefix>` as the CAS base URL.
+    pub prefix: String,
+    /// Lifetime of service and proxy tickets, in seconds.
+    pub service_ticket_lifetime_secs: u64,
+    /// Lifetime of proxy-granting tickets, in seconds.
+    pub proxy_granting_ticket_lifetime_secs: u64,
+    /// PEM file of extra CA certificates trusted for `pgtUrl` callbacks (tests, private
+    /// PKIs); empty: the system roots only.
+    pub proxy_callback_ca_file: PathBuf,
+    /// Timeout of the `pgtUrl` callback, in milliseconds.
+    pub proxy_callback_timeout_ms: u64,
+    /// Timeout of each back-channel `logoutRequest`, in milliseconds.
+    pub back_channel_timeout_ms: u64,
+}
+
+impl Default for CasSettings {
+    fn default() -> Self {
+        Self {
+            prefix: String::new(),
+            service_ticket_lifetime_secs: 10,
+            proxy_granting_ticket_lifetime_secs: 7200,
+            proxy_callback_ca_file: PathBuf::new(),
+            proxy_callback_timeout_ms: 3000,
+            back_channel_timeout_ms: 2000,
+        }
+    }
 }
 
 fn default_reload_secs() -> u64 {
@@ -357,6 +392,21 @@ impl Settings {
                 return bad("federation.domain.reload_interval_secs must be at least 1");
             }
         }
+        let prefix = &self.cas.prefix;
+        if !prefix.is_empty()
+            && (!prefix.starts_with('/')
+                || prefix.ends_with('/')
+                || !prefix
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"/-_.".contains(&b)))
+        {
+            return bad("cas.prefix must be empty or like /cas (no trailing slash)");
+        }
+        if self.cas.service_ticket_lifetime_secs == 0
+            || self.cas.proxy_granting_ticket_lifetime_secs == 0
+        {
+            return bad("cas: ticket lifetimes must be at least 1 second");
+        }
         if self.passwords.min_length < 8 {
             return bad("passwords.min_length must be at least 8");
         }
@@ -413,6 +463,23 @@ fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cas_settings_default_and_checked() {
+        let s = Settings::load(None, Vec::new()).unwrap();
+        assert_eq!(s.cas.prefix, "");
+        assert_eq!(s.cas.service_ticket_lifetime_secs, 10);
+        let env = |k: &str, v: &str| vec![(k.to_owned(), v.to_owned())];
+        let s = Settings::load(None, env("IDP_CAS__PREFIX", "/cas")).unwrap();
+        assert_eq!(s.cas.prefix, "/cas");
+        for bad in ["cas", "/cas/", "/c as"] {
+            assert!(
+                Settings::load(None, env("IDP_CAS__PREFIX", bad)).is_err(),
+                "{bad}"
+            );
+        }
+        assert!(Settings::load(None, env("IDP_CAS__SERVICE_TICKET_LIFETIME_SECS", "0")).is_err());
+    }
 
     #[test]
     fn runs_with_no_file() {

@@ -5,6 +5,8 @@
 //! - `aaf_incoming`: the drop folder the running server imports from
 //! - `activation`: first login with an activation code
 //! - `audit`: the audit trail and its JSON-lines file
+//! - `cas`: the CAS server over HTTP: flows, attributes, error codes, proxies, logout
+//! - `cas_clients`: the CAS server with real clients (mod_auth_cas, phpCAS, python-cas)
 //! - `demo`: `idp demo` data
 //! - `federation`: signed registries loaded, refused and followed; published metadata
 //! - `login`: login, refusals, throttling, CSRF
@@ -16,6 +18,8 @@ mod aaf;
 mod aaf_incoming;
 mod activation;
 mod audit;
+mod cas;
+mod cas_clients;
 mod demo;
 mod federation;
 mod login;

@@ -7,6 +7,12 @@
 //! every status, so that tests see exactly what a browser would get.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod apache;
+pub mod php;
+pub mod procs;
+pub mod registry;
+pub mod tls;
+
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -451,6 +457,11 @@ impl Browser {
                 .call()
                 .unwrap(),
         )
+    }
+
+    /// GET of an absolute URL (another server, e.g. a CAS client), with the same cookie jar.
+    pub fn get_url(&self, url: &str) -> Page {
+        Self::page(self.agent.get(url).call().unwrap())
     }
 
     pub fn get_with(&self, path: &str, header: (&str, &str)) -> Page {

@@ -1,5 +1,5 @@
-//! The audit trail the federation agreement requires: every authentication attempt and
-//! every session start and end, as typed events written as JSON lines to a dedicated log,
+//! The audit trail the federation agreement requires: every authentication attempt,
+//! every session start and end, every CAS ticket issued and validated, as typed events written as JSON lines to a dedicated log,
 //! apart from the application log. Events never carry passwords, codes or session ids:
 //! sessions are named by a non-secret `session_ref`.
 
@@ -81,6 +81,36 @@ pub enum AuditEvent {
     /// A trust domain's registry was refused (bad or missing signature, expired, unreadable);
     /// the last good one, if any, stays in force.
     RegistryRefused { domain: String, reason: String },
+    /// A CAS ticket was issued (never the ticket itself).
+    CasTicketIssued {
+        /// The registry id of the service.
+        service: String,
+        login: String,
+        /// `ST`, `PT`, `PGT`.
+        ticket_kind: &'static str,
+        /// The SSO session it came from.
+        session_ref: String,
+    },
+    /// A CAS ticket validation, successful or not.
+    CasValidation {
+        /// The registry id of the service when known, else the `service` URL as sent.
+        service: String,
+        /// The endpoint (`serviceValidate`, `p3/serviceValidate`, `samlValidate`...).
+        endpoint: &'static str,
+        /// `success` or the CAS error code.
+        outcome: String,
+        /// Why it failed (empty on success).
+        reason: String,
+        login: String,
+        /// Names of the attributes released (never their values).
+        attributes: Vec<String>,
+    },
+    /// A CAS back-channel logout request sent to a service.
+    CasLogoutNotice {
+        service: String,
+        session_ref: String,
+        delivered: bool,
+    },
 }
 
 /// Where audit events go.

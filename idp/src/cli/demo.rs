@@ -222,6 +222,9 @@ fn print_accounts(url: &str, accounts: &[DemoAccount]) {
         println!("  {:<44} {:<24} {:<28} {secret}", a.role, a.name, a.login);
     }
     println!();
+    println!("  CAS base URL: {url}  (e.g. {url}/login?service=https%3A%2F%2F0350001a.index-education.net%2Fpronote%2F");
+    println!("  for the demo registry's Pronote entry, then {url}/p3/serviceValidate?service=...&ticket=...)");
+    println!();
 }
 
 /// The example trust domain of the source tree (`deploy/federation/demo`).

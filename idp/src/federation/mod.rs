@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
 
-use federation_metadata::model::{Registry, Service};
+use federation_metadata::model::{Registry, Service, ServiceUrlPattern};
 use federation_metadata::signed_registry;
 use openssl::x509::X509;
 use time::OffsetDateTime;
@@ -44,7 +44,35 @@ pub struct LoadedRegistry {
     by_entity_id: HashMap<String, Arc<Service>>,
     /// Hex SHA-1 of each SAML entityID → entityID (the MDQ `{sha1}` form).
     by_sha1: HashMap<String, String>,
-    cas: Vec<Arc<Service>>,
+    /// CAS members with their service patterns compiled once (regexes are never compiled
+    /// per request).
+    cas: Vec<(Arc<Service>, Vec<CasPattern>)>,
+}
+
+/// A CAS `service_patterns` entry, ready to match (see `ServiceUrlPattern::matches` for the
+/// reference semantics; a regex that does not compile matches nothing).
+enum CasPattern {
+    Exact(String),
+    Prefix(String),
+    Regex(Option<regex::Regex>),
+}
+
+impl CasPattern {
+    fn compile(p: &ServiceUrlPattern) -> Self {
+        match p {
+            ServiceUrlPattern::Exact(s) => Self::Exact(s.clone()),
+            ServiceUrlPattern::Prefix(s) => Self::Prefix(s.clone()),
+            ServiceUrlPattern::Regex(r) => Self::Regex(regex::Regex::new(r).ok()),
+        }
+    }
+
+    fn matches(&self, url: &str) -> bool {
+        match self {
+            Self::Exact(s) => s == url,
+            Self::Prefix(p) => url.starts_with(p.as_str()),
+            Self::Regex(r) => r.as_ref().is_some_and(|re| re.is_match(url)),
+        }
+    }
 }
 
 impl LoadedRegistry {
@@ -60,8 +88,9 @@ impl LoadedRegistry {
             if let Some(saml) = s.saml() {
                 by_sha1.insert(sha1_hex(&saml.entity_id), saml.entity_id.clone());
                 by_entity_id.insert(saml.entity_id.clone(), s.clone());
-            } else if s.cas().is_some() {
-                cas.push(s.clone());
+            } else if let Some(c) = s.cas() {
+                let patterns = c.service_patterns.iter().map(CasPattern::compile).collect();
+                cas.push((s.clone(), patterns));
             }
         }
         Self {
@@ -329,17 +358,34 @@ impl Federation {
         })
     }
 
+    /// The registry in force that holds CAS service `url` matches, with the service (the
+    /// registry's attribute catalogue is needed to release attributes).
+    pub fn cas_service_with_registry(
+        &self,
+        url: &str,
+        now: OffsetDateTime,
+    ) -> Option<(Arc<LoadedRegistry>, Arc<Service>)> {
+        self.registries_at(now).into_iter().find_map(|r| {
+            let found = r
+                .cas
+                .iter()
+                .find(|(s, patterns)| {
+                    s.grants_access_at(now.date()) && patterns.iter().any(|p| p.matches(url))
+                })
+                .map(|(s, _)| s.clone())?;
+            Some((r, found))
+        })
+    }
+
     /// The CAS service whose patterns match `url` and that may be served at `now`.
     pub fn service_for_cas_url(&self, url: &str, now: OffsetDateTime) -> Option<Arc<Service>> {
         self.registries_at(now).into_iter().find_map(|r| {
             r.cas
                 .iter()
-                .find(|s| {
-                    s.grants_access_at(now.date())
-                        && s.cas()
-                            .is_some_and(|c| c.service_patterns.iter().any(|p| p.matches(url)))
+                .find(|(s, patterns)| {
+                    s.grants_access_at(now.date()) && patterns.iter().any(|p| p.matches(url))
                 })
-                .cloned()
+                .map(|(s, _)| s.clone())
         })
     }
 

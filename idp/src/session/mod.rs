@@ -162,6 +162,24 @@ impl SessionService {
         Ok(session)
     }
 
+    /// Records in the session that a service got a ticket or an assertion (`entry`, whose
+    /// form is the protocol's), for single logout; keeps the newest `max` entries.
+    pub async fn add_service(
+        &self,
+        id: &SessionId,
+        entry: String,
+        max: usize,
+    ) -> Result<(), SessionError> {
+        if let Some(mut session) = self.store.get(id).await? {
+            session.services.push(entry);
+            let excess = session.services.len().saturating_sub(max);
+            session.services.drain(..excess);
+            let now = self.clock.now();
+            self.store.put(&session, self.ttl(&session, now)).await?;
+        }
+        Ok(())
+    }
+
     /// Readiness of the session store.
     pub async fn ping(&self) -> Result<(), SessionError> {
         Ok(self.store.ping().await?)

@@ -18,6 +18,8 @@ use crate::session::SessionError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
     BadRequest,
+    /// A CAS `service` (or logout target) that no active registry entry allows.
+    UnknownService,
     PayloadTooLarge,
     Csrf,
     NotFound,
@@ -104,6 +106,7 @@ impl ResponseError for WebError {
     fn status_code(&self) -> StatusCode {
         match self.kind {
             ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
+            ErrorKind::UnknownService => StatusCode::FORBIDDEN,
             ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorKind::Csrf => StatusCode::FORBIDDEN,
             ErrorKind::NotFound => StatusCode::NOT_FOUND,
@@ -117,6 +120,7 @@ impl ResponseError for WebError {
         let t = self.lang.texts();
         let (title, message) = match self.kind {
             ErrorKind::BadRequest => t.error_bad_request,
+            ErrorKind::UnknownService => t.error_unknown_service,
             ErrorKind::PayloadTooLarge => t.error_too_large,
             ErrorKind::Csrf => t.error_csrf,
             ErrorKind::NotFound => t.error_not_found,

@@ -166,6 +166,7 @@ pub struct Texts {
 
     pub back_home: &'static str,
     pub error_bad_request: (&'static str, &'static str),
+    pub error_unknown_service: (&'static str, &'static str),
     pub error_too_large: (&'static str, &'static str),
     pub error_csrf: (&'static str, &'static str),
     pub error_not_found: (&'static str, &'static str),
@@ -226,6 +227,7 @@ pub static FR: Texts = Texts {
     login_again: "Se connecter à nouveau",
 
     back_home: "Retour à l'accueil",
+    error_unknown_service: ("Service non autorisé", "Le service qui vous a envoyé ici n'est pas autorisé à utiliser cette connexion. Aucune information n'a été transmise."),
     error_bad_request: ("Requête invalide", "Le formulaire envoyé est incomplet ou mal formé. Revenez à la page précédente et réessayez."),
     error_too_large: ("Formulaire trop volumineux", "Le formulaire envoyé dépasse la taille autorisée. Revenez à la page précédente et réessayez."),
     error_csrf: ("Formulaire expiré", "Ce formulaire a expiré ou ne provient pas de ce site : rien n'a été fait. Rechargez la page et réessayez."),
@@ -287,6 +289,7 @@ pub static EN: Texts = Texts {
     login_again: "Log in again",
 
     back_home: "Back to the home page",
+    error_unknown_service: ("Service not allowed", "The service that sent you here is not allowed to use this login. No information was sent to it."),
     error_bad_request: ("Invalid request", "The form sent was incomplete or malformed. Go back to the previous page and try again."),
     error_too_large: ("Form too large", "The form sent is larger than allowed. Go back to the previous page and try again."),
     error_csrf: ("Form expired", "This form has expired or did not come from this site: nothing was done. Reload the page and try again."),

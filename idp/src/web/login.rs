@@ -1,11 +1,18 @@
 //! The login and activation pages: GET shows the form, POST checks it through `authn`
 //! and, on success, starts the SSO session through `session` (always with a new id).
 //!
+//! `/login` is also the CAS login: with a `service` (checked against the registry before
+//! anything else, by `protocols::cas`), a person with a session gets a ticket without a
+//! password (unless `renew`), `gateway` returns without one, and the login form carries the
+//! service in a hidden field, checked again on submit, to continue there after login (or,
+//! for a first login with an activation code, in a short-lived cookie until the password is
+//! chosen).
+//!
 //! Between a correct activation code and the new password, the person is named by a
 //! pending-activation token in a short-lived cookie, never by the code.
 
 use actix_web::cookie::{time::Duration, Cookie, SameSite};
-use actix_web::http::StatusCode;
+use actix_web::http::{header, StatusCode};
 use actix_web::web::{Data, Form};
 use actix_web::{HttpRequest, HttpResponse};
 use serde::Deserialize;
@@ -23,10 +30,14 @@ use crate::authn::{
     normalize_login, ActivationOutcome, AuthnOutcome, PendingToken, PolicyViolation,
     PENDING_LIFETIME,
 };
-use crate::model::Person;
+use crate::model::{Person, SsoSession};
+use crate::protocols::cas::{url, Cas, MatchedService, MAX_SESSION_SERVICES};
 
 /// Cookie naming a pending activation.
 const PENDING_COOKIE: &str = "idp_activation";
+
+/// Cookie holding the CAS service a login with a pending activation continues to.
+const CAS_SERVICE_COOKIE: &str = "idp_cas_service";
 
 /// Longest login accepted (logins are short; this only bounds what reaches the stores).
 const MAX_LOGIN: usize = 256;
@@ -36,6 +47,19 @@ pub struct LoginForm {
     csrf: String,
     login: String,
     password: String,
+    /// CAS: the service to continue to (a hidden field, checked again against the registry).
+    #[serde(default)]
+    service: Option<String>,
+    /// CAS: `POST` to hand the ticket over with a form.
+    #[serde(default)]
+    method: Option<String>,
+}
+
+/// Where a login continues to: the CAS service of the form, if any.
+#[derive(Default, Clone)]
+struct Continue {
+    service: Option<String>,
+    method_post: bool,
 }
 
 #[derive(Deserialize)]
@@ -51,6 +75,7 @@ fn login_page(
     login: String,
     errors: Vec<FieldError>,
     notice: Option<String>,
+    next: Continue,
 ) -> LoginPage {
     let field = |f: &str| {
         errors
@@ -66,6 +91,8 @@ fn login_page(
         login,
         errors,
         notice,
+        service: next.service,
+        method_post: next.method_post,
     }
 }
 
@@ -78,22 +105,145 @@ pub async fn login_form(
         state: &state,
         lang,
     };
+    // CAS parameters: the service is checked against the registry before anything else.
+    let params =
+        url::parse_params(req.query_string()).ok_or_else(|| ctx.error(ErrorKind::BadRequest))?;
+    let matched = match url::param(&params, "service").filter(|s| !s.is_empty()) {
+        Some(s) => Some(known_service(&ctx, s)?),
+        None => None,
+    };
+    let renew = url::flag(&params, "renew");
+    // The specification: with renew, gateway is ignored.
+    let gateway = url::flag(&params, "gateway") && !renew;
+    let method_post = url::param(&params, "method").is_some_and(|m| m.eq_ignore_ascii_case("POST"));
+
     let current = current_session(&req, &ctx).await?;
-    if current.session.is_some() {
-        return Ok(see_other("/", []));
+    if let Some(session) = &current.session {
+        match &matched {
+            Some(m) if !renew => {
+                return cas_continue(&ctx, m, session, false, method_post, Vec::new()).await
+            }
+            Some(_) => {}
+            None => return Ok(see_other("/", [])),
+        }
+    }
+    let mut set = Vec::new();
+    if current.stale_cookie {
+        set.push(cookies::session_removal(&state.settings));
+    }
+    if let (Some(m), true, None) = (&matched, gateway, &current.session) {
+        // No session and the service asked not to be stopped: back, without a ticket.
+        let mut res = HttpResponse::Found();
+        for c in set {
+            res.cookie(c);
+        }
+        return Ok(res
+            .insert_header((header::LOCATION, Cas::redirect_url(m, None)))
+            .finish());
     }
     let (token, csrf_cookie) = csrf::ensure(&req, &state.settings);
     let notice = current
         .expired
         .then(|| lang.texts().session_expired.to_owned());
-    let mut set = Vec::from_iter(csrf_cookie);
-    if current.stale_cookie {
-        set.push(cookies::session_removal(&state.settings));
-    }
+    set.extend(csrf_cookie);
+    let next = Continue {
+        service: matched.map(|m| m.given),
+        method_post,
+    };
     ctx.page(
         StatusCode::OK,
-        &login_page(&ctx, token, String::new(), Vec::new(), notice),
+        &login_page(&ctx, token, String::new(), Vec::new(), notice, next),
         set,
+    )
+}
+
+/// The active registry entry `service` belongs to, or the error page (nothing issued,
+/// never redirected to).
+fn known_service(ctx: &Ctx<'_>, service: &str) -> Result<MatchedService, WebError> {
+    ctx.state.cas.service_for(service).ok_or_else(|| {
+        tracing::info!("CAS login refused: service not registered");
+        ctx.error(ErrorKind::UnknownService)
+    })
+}
+
+/// Issues a service ticket for `session` towards `m`, records it in the session (single
+/// logout) and sends the browser to the service (a redirect, or a form with
+/// `method=POST`).
+async fn cas_continue(
+    ctx: &Ctx<'_>,
+    m: &MatchedService,
+    session: &SsoSession,
+    fresh: bool,
+    method_post: bool,
+    set: Vec<Cookie<'static>>,
+) -> Result<HttpResponse, WebError> {
+    let ticket = ctx
+        .state
+        .cas
+        .issue_service_ticket(m, session, fresh)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e.reason(), "CAS ticket not issued");
+            ctx.error(ErrorKind::Unavailable)
+        })?;
+    ctx.state
+        .sessions
+        .add_service(
+            &session.id,
+            Cas::session_entry(m, &ticket),
+            MAX_SESSION_SERVICES,
+        )
+        .await
+        .or_page(ctx.lang, ctx.name())?;
+    let mut res = if method_post {
+        HttpResponse::Ok()
+    } else {
+        HttpResponse::Found()
+    };
+    for c in set {
+        res.cookie(c);
+    }
+    // The ticket is in the URL or the page: never kept by a cache.
+    res.insert_header((header::CACHE_CONTROL, "no-store"));
+    if !method_post {
+        return Ok(res
+            .insert_header((header::LOCATION, Cas::redirect_url(m, Some(&ticket))))
+            .finish());
+    }
+    Ok(res
+        .insert_header((header::CONTENT_SECURITY_POLICY, post_csp(&m.given)))
+        .content_type("text/html; charset=utf-8")
+        .body(post_page(&m.given, &ticket)))
+}
+
+const SUBMIT_SCRIPT: &str = "document.forms[0].submit();";
+
+/// The policy of the POST hand-off page: its one script, and a form to the service only.
+fn post_csp(service: &str) -> String {
+    use base64::Engine as _;
+    let hash = base64::engine::general_purpose::STANDARD
+        .encode(openssl::sha::sha256(SUBMIT_SCRIPT.as_bytes()));
+    let origin = service
+        .split_once("://")
+        .map(|(scheme, rest)| {
+            let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+            format!("{scheme}://{host}")
+        })
+        .unwrap_or_default();
+    format!(
+        "default-src 'none'; script-src 'sha256-{hash}'; form-action {origin}; \
+frame-ancestors 'none'; base-uri 'none'"
+    )
+}
+
+/// `method=POST`: a form that posts the ticket to the service by itself (a button without
+/// JavaScript).
+fn post_page(service: &str, ticket: &str) -> String {
+    let e = crate::protocols::cas::url::html_escape;
+    format!(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>…</title></head><body>\n<form method=\"post\" action=\"{}\">\n<input type=\"hidden\" name=\"ticket\" value=\"{}\">\n<noscript><button type=\"submit\">Continuer / Continue</button></noscript>\n</form>\n<script>{SUBMIT_SCRIPT}</script>\n</body></html>\n",
+        e(service),
+        e(ticket)
     )
 }
 
@@ -132,6 +282,18 @@ pub async fn login_submit(
     let login = normalize_login(&form.login);
     check_csrf(&req, &ctx, &form.csrf, &login, &client)?;
     let t = lang.texts();
+    // The hidden service field is checked again: it came back from the browser.
+    let matched = match form.service.as_deref().filter(|s| !s.is_empty()) {
+        Some(s) => Some(known_service(&ctx, s)?),
+        None => None,
+    };
+    let next = Continue {
+        service: matched.as_ref().map(|m| m.given.clone()),
+        method_post: form
+            .method
+            .as_deref()
+            .is_some_and(|m| m.eq_ignore_ascii_case("POST")),
+    };
 
     let mut errors = Vec::new();
     if login.is_empty() {
@@ -163,7 +325,7 @@ pub async fn login_submit(
         };
         return ctx.page(
             StatusCode::OK,
-            &login_page(&ctx, form.csrf, shown, errors, None),
+            &login_page(&ctx, form.csrf, shown, errors, None, next),
             [],
         );
     }
@@ -174,16 +336,36 @@ pub async fn login_submit(
         .await
         .or_page(lang, ctx.name())?;
     match outcome {
-        AuthnOutcome::Authenticated(person) => start_session(&req, &ctx, &person, &client).await,
+        AuthnOutcome::Authenticated(person) => {
+            let (session, cookie) = start_session(&req, &ctx, &person, &client).await?;
+            match &matched {
+                Some(m) => {
+                    cas_continue(&ctx, m, &session, true, next.method_post, vec![cookie]).await
+                }
+                None => Ok(see_other("/", [cookie])),
+            }
+        }
         AuthnOutcome::NeedsActivation(token) => {
+            let lifetime = Some(Duration::seconds(PENDING_LIFETIME.whole_seconds()));
             let cookie = cookies::build(
                 &state.settings,
                 PENDING_COOKIE,
                 token.expose().to_owned(),
                 SameSite::Lax,
-                Some(Duration::seconds(PENDING_LIFETIME.whole_seconds())),
+                lifetime,
             );
-            Ok(see_other("/activate", [cookie]))
+            let mut set = vec![cookie];
+            // The CAS service to continue to once the password is chosen (checked again).
+            if let Some(m) = &matched {
+                set.push(cookies::build(
+                    &state.settings,
+                    CAS_SERVICE_COOKIE,
+                    url::encode(&m.given),
+                    SameSite::Lax,
+                    lifetime,
+                ));
+            }
+            Ok(see_other("/activate", set))
         }
         AuthnOutcome::Failed(reason) => {
             // Not field-specific: the summary points at the login field, first in order.
@@ -194,20 +376,28 @@ pub async fn login_submit(
             }];
             ctx.page(
                 StatusCode::OK,
-                &login_page(&ctx, form.csrf, form.login.trim().to_owned(), errors, None),
+                &login_page(
+                    &ctx,
+                    form.csrf,
+                    form.login.trim().to_owned(),
+                    errors,
+                    None,
+                    next,
+                ),
                 [],
             )
         }
     }
 }
 
-/// Starts a session with a fresh id, ending the one the browser came with.
+/// Starts a session with a fresh id, ending the one the browser came with; returns it and
+/// its cookie.
 async fn start_session(
     req: &HttpRequest,
     ctx: &Ctx<'_>,
     person: &Person,
     client: &ClientAddr,
-) -> Result<HttpResponse, WebError> {
+) -> Result<(SsoSession, Cookie<'static>), WebError> {
     let previous = session_cookie(req, ctx);
     let session = ctx
         .state
@@ -216,7 +406,7 @@ async fn start_session(
         .await
         .or_page(ctx.lang, ctx.name())?;
     let cookie = cookies::session(&ctx.state.settings, session.id.expose());
-    Ok(see_other("/", [cookie]))
+    Ok((session, cookie))
 }
 
 fn pending_token(req: &HttpRequest) -> Option<PendingToken> {
@@ -238,7 +428,14 @@ fn activation_expired(req: &HttpRequest, ctx: &Ctx<'_>) -> Result<HttpResponse, 
     set.push(pending_removal(ctx));
     ctx.page(
         StatusCode::OK,
-        &login_page(ctx, token, String::new(), Vec::new(), notice),
+        &login_page(
+            ctx,
+            token,
+            String::new(),
+            Vec::new(),
+            notice,
+            Continue::default(),
+        ),
         set,
     )
 }
@@ -327,11 +524,21 @@ pub async fn activate_submit(
         .or_page(lang, ctx.name())?;
     match outcome {
         ActivationOutcome::Activated(person) => {
-            let mut res = start_session(&req, &ctx, &person, &client).await?;
-            if let Err(e) = res.add_cookie(&pending_removal(&ctx)) {
-                tracing::warn!(error = %e, "pending activation cookie not cleared");
+            let (session, cookie) = start_session(&req, &ctx, &person, &client).await?;
+            let service = req
+                .cookie(CAS_SERVICE_COOKIE)
+                .and_then(|c| url::parse_params(&format!("s={}", c.value())))
+                .and_then(|p| url::param(&p, "s").map(str::to_owned))
+                .and_then(|s| state.cas.service_for(&s));
+            let set = vec![
+                cookie,
+                pending_removal(&ctx),
+                cookies::removal(&state.settings, CAS_SERVICE_COOKIE, SameSite::Lax),
+            ];
+            match service {
+                Some(m) => cas_continue(&ctx, &m, &session, true, false, set).await,
+                None => Ok(see_other("/", set)),
             }
-            Ok(res)
         }
         ActivationOutcome::Rejected(v) => {
             let field = if v == PolicyViolation::ConfirmationMismatch {

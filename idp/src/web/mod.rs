@@ -1,6 +1,8 @@
-//! The web front-end (actix-web): the login, activation, welcome and logout pages, health
-//! probes, published SAML metadata (`/saml/metadata`, `/entities/{id}`), cookies, CSRF, languages, security headers, and the one place where errors turn
-//! into HTTP (`error.rs`).
+//! The web front-end (actix-web): the login, activation, welcome and logout pages (also
+//! CAS `/login` and `/logout`, with `protocols::cas`), health probes, published SAML
+//! metadata (`/saml/metadata`, `/entities/{id}`), the CAS validation endpoints' routes,
+//! cookies, CSRF, languages, security headers, and the one place where errors turn into
+//! HTTP (`error.rs`).
 //!
 //! It uses `authn`, `session` and the `ports` traits held in [`AppState`]; it never names a
 //! backend (`app.rs` chooses them). Pages are askama templates from `idp/templates/`, in
@@ -47,9 +49,17 @@ pub fn app(
     let forms = FormConfig::default()
         .limit(FORM_LIMIT)
         .error_handler(|err, req| WebError::from_form(&err, req).into());
-    App::new()
+    let queries = actix_web::web::QueryConfig::default().error_handler(|err, req| {
+        tracing::info!(error = %err, "query refused");
+        WebError::for_request(ErrorKind::BadRequest, req).into()
+    });
+    let cas = Data::from(state.cas.clone());
+    let prefix = state.settings.cas.prefix.clone();
+    let mut app = App::new()
         .app_data(state)
         .app_data(forms)
+        .app_data(queries)
+        .app_data(cas)
         .wrap(from_fn(headers::middleware))
         .service(
             web::resource("/")
@@ -70,6 +80,7 @@ pub fn app(
         )
         .service(
             web::resource("/logout")
+                .route(web::get().to(pages::cas_logout))
                 .route(web::post().to(pages::logout))
                 .default_service(web::to(pages::method_not_allowed)),
         )
@@ -78,5 +89,21 @@ pub fn app(
         .route("/static/idp.css", web::get().to(pages::stylesheet))
         .route("/saml/metadata", web::get().to(metadata::idp_metadata))
         .route("/entities/{id:.*}", web::get().to(metadata::entity))
-        .default_service(web::to(pages::not_found))
+        .configure(|cfg| crate::protocols::cas::configure(cfg, &prefix));
+    if !prefix.is_empty() {
+        // The CAS login and logout under the prefix are the same pages.
+        app = app
+            .service(
+                web::resource(format!("{prefix}/login"))
+                    .route(web::get().to(login::login_form))
+                    .route(web::post().to(login::login_submit))
+                    .default_service(web::to(pages::method_not_allowed)),
+            )
+            .service(
+                web::resource(format!("{prefix}/logout"))
+                    .route(web::get().to(pages::cas_logout))
+                    .default_service(web::to(pages::method_not_allowed)),
+            );
+    }
+    app.default_service(web::to(pages::not_found))
 }

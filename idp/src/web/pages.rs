@@ -1,4 +1,5 @@
-//! The other pages: welcome (who you are), logout, health probes, the stylesheet and the
+//! The other pages: welcome (who you are), logout (the web form's and CAS `GET /logout`),
+//! health probes, the stylesheet and the
 //! fallbacks for unknown routes and methods.
 
 use actix_web::http::StatusCode;
@@ -188,12 +189,59 @@ pub async fn logout(
         });
         return Err(ctx.error(ErrorKind::Csrf));
     }
-    if let Some(id) = session_cookie(&req, &ctx) {
-        state
-            .sessions
-            .end(&id, SessionEndReason::Logout)
-            .await
-            .or_page(lang, ctx.name())?;
+    end_session(&req, &ctx).await?;
+    let page = LoggedOutPage {
+        c: Chrome::new(lang, ctx.name(), "/", ctx.legal()),
+    };
+    ctx.page(
+        StatusCode::OK,
+        &page,
+        [cookies::session_removal(&state.settings)],
+    )
+}
+
+/// Ends the browser's session, if any, and sends the CAS back-channel logout requests to
+/// the services that got a ticket in it: the one logout of the web page and of CAS.
+async fn end_session(req: &HttpRequest, ctx: &Ctx<'_>) -> Result<(), WebError> {
+    let Some(id) = session_cookie(req, ctx) else {
+        return Ok(());
+    };
+    let ended = ctx
+        .state
+        .sessions
+        .end(&id, SessionEndReason::Logout)
+        .await
+        .or_page(ctx.lang, ctx.name())?;
+    if let Some(session) = ended {
+        ctx.state.cas.single_logout(&session).await;
+    }
+    Ok(())
+}
+
+/// CAS `GET /logout[?service=…]`: ends the SSO session (as `POST /logout` does), then sends
+/// the browser to `service` only when it belongs to an active registry entry; otherwise
+/// shows the logged-out page. No CSRF token is asked: logging out is what a forged request
+/// could at worst do, and CAS clients link here.
+pub async fn cas_logout(
+    req: HttpRequest,
+    state: Data<AppState>,
+    lang: Lang,
+) -> Result<HttpResponse, WebError> {
+    let ctx = Ctx {
+        state: &state,
+        lang,
+    };
+    let params = crate::protocols::cas::url::parse_params(req.query_string())
+        .ok_or_else(|| ctx.error(ErrorKind::BadRequest))?;
+    end_session(&req, &ctx).await?;
+    let target = crate::protocols::cas::url::param(&params, "service")
+        .and_then(|s| state.cas.service_for(s));
+    if let Some(m) = target {
+        let mut res = HttpResponse::Found();
+        res.cookie(cookies::session_removal(&state.settings));
+        return Ok(res
+            .insert_header((actix_web::http::header::LOCATION, m.given))
+            .finish());
     }
     let page = LoggedOutPage {
         c: Chrome::new(lang, ctx.name(), "/", ctx.legal()),

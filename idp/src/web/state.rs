@@ -7,6 +7,7 @@ use crate::authn::Authenticator;
 use crate::federation::published::Publisher;
 use crate::federation::Federation;
 use crate::ports::Directory;
+use crate::protocols::cas::Cas;
 use crate::session::SessionService;
 use crate::settings::Settings;
 
@@ -19,4 +20,6 @@ pub struct AppState {
     pub federation: Arc<Federation>,
     /// The IdP's signed metadata.
     pub publisher: Arc<Publisher>,
+    /// The CAS server.
+    pub cas: Arc<Cas>,
 }

@@ -49,6 +49,9 @@ pub struct LoginPage {
     pub login_error: Option<String>,
     pub password_error: Option<String>,
     pub notice: Option<String>,
+    /// The CAS service to continue to after login (re-checked on submit).
+    pub service: Option<String>,
+    pub method_post: bool,
 }
 
 #[derive(Template)]

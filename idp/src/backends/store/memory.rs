@@ -1,4 +1,4 @@
-//! In-memory session and counter stores for a single node. Entries carry their own expiry
+//! In-memory session, counter and ticket stores for a single node. Entries carry their own expiry
 //! and are swept as the map grows, so an idle server does not keep dead sessions forever.
 
 use std::collections::HashMap;
@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 
 use crate::model::{SessionId, SsoSession};
-use crate::ports::{BackendError, CounterStore, SessionStore};
+use crate::ports::{BackendError, CounterStore, SessionStore, TicketStore};
 
 /// A map whose entries expire, swept every `SWEEP_EVERY` writes.
 struct ExpiringMap<V> {
@@ -87,6 +87,41 @@ impl SessionStore for MemorySessionStore {
 
     async fn ping(&self) -> Result<(), BackendError> {
         Ok(())
+    }
+}
+
+/// Tickets in a map under one lock: `take` removes under that lock, so it is atomic.
+pub struct MemoryTicketStore {
+    map: Mutex<ExpiringMap<Vec<u8>>>,
+}
+
+impl Default for MemoryTicketStore {
+    fn default() -> Self {
+        Self {
+            map: Mutex::new(ExpiringMap::new()),
+        }
+    }
+}
+
+#[async_trait]
+impl TicketStore for MemoryTicketStore {
+    async fn put(&self, key: &str, value: Vec<u8>, ttl: Duration) -> Result<(), BackendError> {
+        let now = Instant::now();
+        lock(&self.map).insert(key.to_owned(), value, now + ttl, now);
+        Ok(())
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, BackendError> {
+        Ok(lock(&self.map).live(key, Instant::now()).cloned())
+    }
+
+    async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, BackendError> {
+        let now = Instant::now();
+        Ok(lock(&self.map)
+            .entries
+            .remove(key)
+            .filter(|(_, exp)| *exp > now)
+            .map(|(v, _)| v))
     }
 }
 
@@ -186,5 +221,46 @@ mod tests {
         assert_eq!(store.count("k").await.unwrap(), 0);
         assert_eq!(store.hit("z", Duration::ZERO).await.unwrap(), 1);
         assert_eq!(store.count("z").await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn tickets_are_taken_once() {
+        let store = MemoryTicketStore::default();
+        store
+            .put("ST-1", b"v".to_vec(), Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_eq!(store.get("ST-1").await.unwrap(), Some(b"v".to_vec()));
+        assert_eq!(store.take("ST-1").await.unwrap(), Some(b"v".to_vec()));
+        assert_eq!(store.take("ST-1").await.unwrap(), None);
+        store
+            .put("ST-2", b"v".to_vec(), Duration::ZERO)
+            .await
+            .unwrap();
+        assert_eq!(store.take("ST-2").await.unwrap(), None);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn racing_takes_get_a_ticket_once() {
+        let store = std::sync::Arc::new(MemoryTicketStore::default());
+        for round in 0..50 {
+            let key = format!("ST-{round}");
+            store
+                .put(&key, b"v".to_vec(), Duration::from_secs(60))
+                .await
+                .unwrap();
+            let tasks: Vec<_> = (0..8)
+                .map(|_| {
+                    let store = store.clone();
+                    let key = key.clone();
+                    tokio::spawn(async move { store.take(&key).await.unwrap().is_some() })
+                })
+                .collect();
+            let mut wins = 0;
+            for t in tasks {
+                wins += usize::from(t.await.unwrap());
+            }
+            assert_eq!(wins, 1);
+        }
     }
 }

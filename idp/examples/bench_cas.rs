@@ -1,0 +1,324 @@
+//! CAS load driver (a benchmark, not a test): starts the real IdP (`app::spawn`, the
+//! production path with the in-memory ticket store) on the loopback with the demo trust
+//! domain compiled at run time, logs one pupil in once per client thread (one SSO session
+//! each), then measures, over HTTP with keep-alive:
+//!
+//! 1. issuing: `GET /login?service=<Pronote>` with the session cookie → 302 with an `ST-`;
+//! 2. validating: `GET /p3/serviceValidate?service=…&ticket=…` of those tickets, with the
+//!    latency of each request (p50/p99).
+//!
+//! Three runs; prints each and the median. Usage (release build):
+//!
+//! ```sh
+//! cargo run --release -p idp --example bench_cas -- [tickets per run, default 60000] [client threads, default 2] [server workers, default 2]
+//! ```
+//!
+//! The load is sent by a minimal HTTP/1.1 keep-alive client (one connection per thread, a
+//! request written, the answer read by its `Content-Length`), so that the driver takes as
+//! little as possible of the CPU it shares with the server; the session cookie comes from
+//! a real login through the form. No application log is set up (as with `RUST_LOG=off`); the audit trail is written to its
+//! JSON-lines file as in production. Tickets live 300 s here (10 s by default) so that the
+//! tickets of the issuing phase are still valid in the validation phase.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context};
+use idp::app::{self, Backends};
+use idp::audit::JsonLinesAudit;
+use idp::authn::PasswordHasher;
+use idp::backends::directory::embedded::EmbeddedDirectory;
+use idp::model::{AccountState, Category, Credentials, Person, PersonKey};
+use idp::ports::{Directory, DirectoryWriter, SystemClock};
+use idp::protocols::cas::url::encode;
+use idp::settings::Settings;
+
+const SERVICE: &str = "https://0350001a.index-education.net/pronote/eleve.html";
+const LOGIN: &str = "camille.durand";
+const PASSWORD: &str = "Bench-Mark-2026";
+/// Upper bound of one phase of one run.
+const MAX_PHASE: Duration = Duration::from_secs(60);
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .max_redirects(0)
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+fn person(hash: String) -> Person {
+    let attrs = [
+        ("sn", "DURAND"),
+        ("givenName", "Camille"),
+        ("ENTPersonDateNaissance", "03/04/2010"),
+        ("ENTPersonCodePostal", "35000"),
+        ("ENTPersonStructRattach", "9001"),
+        ("ENTEleveClasses", "9001$2NDE A"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), vec![v.to_owned()]))
+    .collect();
+    let today = time::OffsetDateTime::now_utc().date();
+    Person {
+        key: PersonKey::new("02", "5101"),
+        category: Category::Eleve,
+        login: LOGIN.into(),
+        gar_id: "gar-5101".into(),
+        state: AccountState::Active,
+        attributes: attrs,
+        credentials: Credentials {
+            password_hash: Some(hash),
+            activation_code: None,
+            password_changed_at: None,
+        },
+        created_on: today,
+        updated_on: today,
+    }
+}
+
+/// Logs in once through the form; returns the `Cookie` header value of the session.
+fn login(base: &str) -> anyhow::Result<String> {
+    let a = agent();
+    let mut form = a.get(format!("{base}/login")).call()?;
+    let body = form.body_mut().read_to_string()?;
+    let marker = "name=\"csrf\" value=\"";
+    let start = body.find(marker).ok_or(anyhow!("no csrf"))? + marker.len();
+    let end = start + body[start..].find('"').ok_or(anyhow!("no csrf end"))?;
+    let res = a.post(format!("{base}/login")).send_form([
+        ("csrf", &body[start..end]),
+        ("login", LOGIN),
+        ("password", PASSWORD),
+    ])?;
+    if res.status().as_u16() != 303 {
+        bail!("login failed: {}", res.status());
+    }
+    let jar = a.cookie_jar_lock();
+    let cookie = jar
+        .iter()
+        .map(|c| format!("{}={}", c.name(), c.value()))
+        .collect::<Vec<_>>()
+        .join("; ");
+    jar.release();
+    Ok(cookie)
+}
+
+fn issue(c: &mut Conn, path: &str) -> anyhow::Result<String> {
+    let res = c.get(path)?;
+    let loc = res
+        .location
+        .ok_or(anyhow!("no redirect: {} {}", res.status, res.body))?;
+    let t = loc.split("ticket=").nth(1).ok_or(anyhow!("no ticket"))?;
+    Ok(t.to_owned())
+}
+
+/// One keep-alive connection: GET requests with a cookie, answers read fully.
+struct Conn {
+    reader: BufReader<TcpStream>,
+    host: String,
+    cookie: String,
+}
+
+/// An answer: status, `Location` header, body.
+struct Answer {
+    status: u16,
+    location: Option<String>,
+    body: String,
+}
+
+impl Conn {
+    fn open(addr: std::net::SocketAddr, cookie: String) -> anyhow::Result<Self> {
+        let stream = TcpStream::connect(addr)?;
+        stream.set_nodelay(true)?;
+        Ok(Self {
+            reader: BufReader::new(stream),
+            host: addr.to_string(),
+            cookie,
+        })
+    }
+
+    fn get(&mut self, path: &str) -> anyhow::Result<Answer> {
+        let req = format!(
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nCookie: {}\r\n\r\n",
+            self.host, self.cookie
+        );
+        self.reader.get_mut().write_all(req.as_bytes())?;
+        let mut line = String::new();
+        self.reader.read_line(&mut line)?;
+        let status: u16 = line
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .ok_or(anyhow!("bad status line: {line:?}"))?;
+        let mut length = 0usize;
+        let mut location = None;
+        loop {
+            line.clear();
+            self.reader.read_line(&mut line)?;
+            if line == "\r\n" || line.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = line.split_once(':') {
+                if k.eq_ignore_ascii_case("content-length") {
+                    length = v.trim().parse()?;
+                } else if k.eq_ignore_ascii_case("location") {
+                    location = Some(v.trim().to_owned());
+                }
+            }
+        }
+        let mut body = vec![0u8; length];
+        self.reader.read_exact(&mut body)?;
+        Ok(Answer {
+            status,
+            location,
+            body: String::from_utf8(body)?,
+        })
+    }
+}
+
+struct Run {
+    issued_per_s: f64,
+    validated_per_s: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+fn run(addr: std::net::SocketAddr, cookies: &[String], per_run: usize) -> anyhow::Result<Run> {
+    let each = per_run / cookies.len();
+    let issue_path = format!("/login?service={}", encode(SERVICE));
+    // Phase 1: issue.
+    let started = Instant::now();
+    let handles: Vec<_> = cookies
+        .iter()
+        .map(|cookie| {
+            let cookie = cookie.clone();
+            let path = issue_path.clone();
+            std::thread::spawn(move || -> anyhow::Result<Vec<String>> {
+                let mut c = Conn::open(addr, cookie)?;
+                let t0 = Instant::now();
+                let mut out = Vec::with_capacity(each);
+                while out.len() < each && t0.elapsed() < MAX_PHASE {
+                    out.push(issue(&mut c, &path)?);
+                }
+                Ok(out)
+            })
+        })
+        .collect();
+    let mut tickets = Vec::new();
+    for h in handles {
+        tickets.push(h.join().map_err(|_| anyhow!("thread panicked"))??);
+    }
+    let issued: usize = tickets.iter().map(Vec::len).sum();
+    let issued_per_s = issued as f64 / started.elapsed().as_secs_f64();
+    // Phase 2: validate.
+    let validate = format!("/p3/serviceValidate?service={}&ticket=", encode(SERVICE));
+    let started = Instant::now();
+    let handles: Vec<_> = cookies
+        .iter()
+        .zip(tickets)
+        .map(|(cookie, mine)| {
+            let cookie = cookie.clone();
+            let prefix = validate.clone();
+            std::thread::spawn(move || -> anyhow::Result<Vec<Duration>> {
+                let mut c = Conn::open(addr, cookie)?;
+                let t0 = Instant::now();
+                let mut lat = Vec::with_capacity(mine.len());
+                for t in mine {
+                    if t0.elapsed() > MAX_PHASE {
+                        break;
+                    }
+                    let path = format!("{prefix}{t}");
+                    let s = Instant::now();
+                    let res = c.get(&path)?;
+                    lat.push(s.elapsed());
+                    if res.status != 200
+                        || !res.body.contains("<cas:user>camille.durand</cas:user>")
+                    {
+                        bail!("validation failed: {}", res.body);
+                    }
+                }
+                Ok(lat)
+            })
+        })
+        .collect();
+    let mut lat = Vec::new();
+    for h in handles {
+        lat.extend(h.join().map_err(|_| anyhow!("thread panicked"))??);
+    }
+    let validated_per_s = lat.len() as f64 / started.elapsed().as_secs_f64();
+    if lat.is_empty() {
+        bail!("nothing validated");
+    }
+    lat.sort();
+    let pick = |q: f64| lat[((lat.len() as f64 * q) as usize).min(lat.len() - 1)];
+    Ok(Run {
+        issued_per_s,
+        validated_per_s,
+        p50: pick(0.50),
+        p99: pick(0.99),
+    })
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .map(|a| a.parse())
+        .collect::<Result<_, _>>()
+        .context("arguments: [tickets per run] [client threads] [server workers]")?;
+    let per_run = args.first().copied().unwrap_or(60_000);
+    let threads = args.get(1).copied().unwrap_or(2).max(1);
+    let workers = args.get(2).copied().unwrap_or(2).max(1);
+
+    let tmp = tempfile::tempdir()?;
+    let mut settings = idp::cli::demo::settings_for(Settings::default(), tmp.path(), "127.0.0.1:0");
+    settings.server.workers = workers;
+    settings.cas.service_ticket_lifetime_secs = 300;
+    settings.passwords.argon2_memory_kib = 1024;
+    settings.passwords.argon2_iterations = 1;
+    settings.passwords.argon2_lanes = 1;
+    idp::cli::demo::prepare_federation(&mut settings)?;
+    let directory = Arc::new(EmbeddedDirectory::open(&settings.directory.path)?);
+    let hash = PasswordHasher::new(&settings.passwords)?.hash(PASSWORD)?;
+    let mut txn = directory.begin()?;
+    txn.put_person(&person(hash))?;
+    txn.commit()?;
+    let audit = Arc::new(JsonLinesAudit::open(&settings.audit.path)?);
+    let reader: Arc<dyn Directory> = directory;
+    let backends = Backends::with(reader, audit, Arc::new(SystemClock));
+    let server = app::spawn(&settings, backends, "127.0.0.1:0")?;
+    let base = server.url();
+    let addr = server.addr;
+    let cookies: Vec<String> = (0..threads)
+        .map(|_| login(&base))
+        .collect::<anyhow::Result<_>>()?;
+    // Warm-up.
+    run(addr, &cookies, 2_000.max(threads))?;
+    println!(
+        "CAS benchmark: {per_run} tickets per run, {threads} client threads, {workers} server workers"
+    );
+    let mut runs = Vec::new();
+    for i in 1..=3 {
+        let r = run(addr, &cookies, per_run)?;
+        println!(
+            "run {i}: issued {:.0}/s, validated {:.0}/s, /p3/serviceValidate p50 {:.3} ms, p99 {:.3} ms",
+            r.issued_per_s,
+            r.validated_per_s,
+            r.p50.as_secs_f64() * 1e3,
+            r.p99.as_secs_f64() * 1e3
+        );
+        runs.push(r);
+    }
+    runs.sort_by(|a, b| a.validated_per_s.total_cmp(&b.validated_per_s));
+    let m = &runs[1];
+    println!(
+        "median run (by validations/s): issued {:.0}/s, validated {:.0}/s, p50 {:.3} ms, p99 {:.3} ms",
+        m.issued_per_s,
+        m.validated_per_s,
+        m.p50.as_secs_f64() * 1e3,
+        m.p99.as_secs_f64() * 1e3
+    );
+    server.stop();
+    Ok(())
+}
