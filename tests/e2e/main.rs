@@ -8,6 +8,7 @@
 //! - `cas`: the CAS server over HTTP: flows, attributes, error codes, proxies, logout
 //! - `cas_clients`: the CAS server with real clients (mod_auth_cas, phpCAS, python-cas)
 //! - `demo`: `idp demo` data
+//! - `demo_service`: the demo CAS service (sp-adapter) against the IdP
 //! - `federation`: signed registries loaded, refused and followed; published metadata
 //! - `login`: login, refusals, throttling, CSRF
 //! - `pages`: pages, languages, headers, probes, error pages
@@ -21,6 +22,7 @@ mod audit;
 mod cas;
 mod cas_clients;
 mod demo;
+mod demo_service;
 mod federation;
 mod login;
 mod pages;

@@ -13,7 +13,7 @@ fn the_demo_domain_is_valid() {
     );
     let out = d.fedmeta(&["validate", "--at", "2026-11-27"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).contains("demo: valid (3 services"));
+    assert!(stdout(&out).contains("demo: valid (4 services"));
 }
 
 #[test]

@@ -28,6 +28,10 @@ pub struct DemoArgs {
     /// Folder for the demo's directory, audit log and AAF files (reset at each run).
     #[arg(long, default_value = "demo-data")]
     pub data: PathBuf,
+    /// Address of the demo CAS service ("Vie scolaire (démo)"); the demo trust domain
+    /// registers it at 127.0.0.1:8081 and localhost:8081.
+    #[arg(long, default_value = "127.0.0.1:8081")]
+    pub service_bind: String,
 }
 
 /// The demo AAF delivery, embedded so that the demo runs from any working directory.
@@ -227,6 +231,28 @@ fn print_accounts(url: &str, accounts: &[DemoAccount]) {
     println!();
 }
 
+/// Starts sp-adapter's demo CAS service beside the IdP. Returns its URL, or `None` (with a
+/// warning) when it cannot listen: the IdP demo still runs.
+fn start_demo_service(settings: &Settings, bind: &str) -> Option<String> {
+    let public_url = format!("http://{bind}/");
+    let service = sp_adapter::demo::DemoService {
+        name: "Vie scolaire (démo)".into(),
+        public_url: public_url.clone(),
+        cas_base: format!(
+            "{}{}",
+            settings.server.public_url.trim_end_matches('/'),
+            settings.cas.prefix
+        ),
+    };
+    match sp_adapter::demo::spawn(service, bind) {
+        Ok(_) => Some(public_url),
+        Err(e) => {
+            tracing::warn!(error = %e, bind, "the demo CAS service could not start");
+            None
+        }
+    }
+}
+
 /// The example trust domain of the source tree (`deploy/federation/demo`).
 const DEMO_DOMAIN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/federation/demo");
 const FEDERATION_DIR: &str = "federation";
@@ -304,12 +330,17 @@ pub fn run(settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
     let (directory, accounts) = prepare(&settings, SystemClock.today())?;
     prepare_federation(&mut settings)?;
     let backends = app::Backends::with_directory(&settings, directory.reader)?;
+    let service = start_demo_service(&settings, &args.service_bind);
     app::run(&settings, backends, |addrs| {
         let url = addrs
             .first()
             .map(|a| format!("http://{a}/"))
             .unwrap_or_else(|| settings.server.public_url.clone());
         print_accounts(&url, &accounts);
+        if let Some(service_url) = &service {
+            println!("  Demo service (CAS): {service_url}  — opens with the IdP's login, then shows what it received");
+            println!();
+        }
     })?;
     Ok(())
 }
