@@ -6,12 +6,13 @@ set -euo pipefail
 
 packages=(pkg-config libssl-dev ca-certificates libclang-dev libxml2-dev libxmlsec1-dev)
 if [ "${1:-}" = "--tests" ]; then
-    # xmlsec1: independent signature verifier. libapache2-mod-shib (shib-metagen),
-    # libapache2-mod-auth-mellon (mellon_create_metadata) and pysaml2 write real SP metadata.
+    # xmlsec1: independent signature verifier. Real SAML SPs: Shibboleth SP 3
+    # (libapache2-mod-shib, with shibd from shibboleth-sp-utils), mod_auth_mellon
+    # (libapache2-mod-auth-mellon, mellon_create_metadata) and pysaml2.
     # Real CAS clients: apache2 + libapache2-mod-auth-cas (also the tests' TLS front, with
     # mod_ssl and mod_proxy), phpCAS (php-cas, run by php-cli's built-in server, over
     # php-curl and php-xml), python-cas (PyPI).
-    packages+=(xmlsec1 libapache2-mod-shib libapache2-mod-auth-mellon python3-pip
+    packages+=(xmlsec1 libapache2-mod-shib shibboleth-sp-utils libapache2-mod-auth-mellon python3-pip
         apache2 libapache2-mod-auth-cas php-cli php-cas php-curl php-xml)
 fi
 

@@ -26,6 +26,8 @@ use crate::ports::{
     TicketStore,
 };
 use crate::protocols::cas::{Cas, CasDeps, HttpSetupError};
+use crate::protocols::saml::nameid::NameIdSecret;
+use crate::protocols::saml::{Saml, SamlDeps};
 use crate::session::SessionService;
 use crate::settings::{LogSettings, Settings};
 use crate::web::{self, AppState};
@@ -56,6 +58,8 @@ pub enum AppError {
     Identity(#[from] IdentityError),
     #[error("{0}")]
     Cas(#[from] HttpSetupError),
+    #[error("{0}")]
+    NameIdSecret(#[from] crate::protocols::saml::nameid::SecretError),
 }
 
 /// The directory of the settings, as the server's read port and the feeds' write port
@@ -136,6 +140,7 @@ pub fn state(settings: &Settings, backends: Backends) -> Result<Data<AppState>, 
             "sessions.same_site = none over plain HTTP: browsers will refuse the session cookie"
         );
     }
+    let saml_counters = backends.counters.clone();
     let authn = Authenticator::new(
         settings,
         AuthnDeps {
@@ -156,7 +161,22 @@ pub fn state(settings: &Settings, backends: Backends) -> Result<Data<AppState>, 
         .spawn_reloader()
         .map_err(|e| AppError::Thread(e.to_string()))?;
     let identity = Arc::new(IdpIdentity::from_settings(settings)?);
-    let publisher = Arc::new(Publisher::new(identity, federation.clone()));
+    let publisher = Arc::new(Publisher::new(identity.clone(), federation.clone()));
+    let secret_path = settings.data_dir().join("saml").join("nameid-secret");
+    let secret = NameIdSecret::load_or_create(&secret_path)?;
+    let saml = Arc::new(Saml::new(
+        &settings.saml,
+        SamlDeps {
+            federation: federation.clone(),
+            identity,
+            tickets: backends.tickets.clone(),
+            counters: saml_counters,
+            directory: backends.directory.clone(),
+            audit: backends.audit.clone(),
+            clock: backends.clock.clone(),
+            secret,
+        },
+    ));
     let cas = Arc::new(Cas::new(
         &settings.cas,
         CasDeps {
@@ -182,6 +202,7 @@ pub fn state(settings: &Settings, backends: Backends) -> Result<Data<AppState>, 
         federation,
         publisher,
         cas,
+        saml,
     }))
 }
 

@@ -137,7 +137,7 @@ pub struct AafSettings {
     pub scan_interval_secs: u64,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SamlSettings {
     /// The IdP's entityID; empty: `<server.public_url>/saml/metadata`.
@@ -147,6 +147,31 @@ pub struct SamlSettings {
     /// `directory.path`) and reused afterwards.
     pub signing_key: PathBuf,
     pub signing_cert: PathBuf,
+    /// Clock skew tolerated on the SPs' `IssueInstant`, in seconds.
+    pub clock_skew_secs: u64,
+    /// Oldest AuthnRequest accepted (age of its `IssueInstant`, skew added), in seconds; also
+    /// how long request ids are remembered against replay.
+    pub request_max_age_secs: u64,
+    /// Lifetime of an assertion (`NotOnOrAfter` of its Conditions and bearer
+    /// confirmation), in seconds.
+    pub assertion_lifetime_secs: u64,
+    /// Require signed AuthnRequests from every SP (otherwise only from those whose registry
+    /// entry says `authn_requests_signed`).
+    pub require_signed_requests: bool,
+}
+
+impl Default for SamlSettings {
+    fn default() -> Self {
+        Self {
+            entity_id: String::new(),
+            signing_key: PathBuf::new(),
+            signing_cert: PathBuf::new(),
+            clock_skew_secs: 60,
+            request_max_age_secs: 300,
+            assertion_lifetime_secs: 300,
+            require_signed_requests: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

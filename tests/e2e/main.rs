@@ -12,6 +12,8 @@
 //! - `federation`: signed registries loaded, refused and followed; published metadata
 //! - `login`: login, refusals, throttling, CSRF
 //! - `pages`: pages, languages, headers, probes, error pages
+//! - `saml`: the SAML IdP (Web Browser SSO) with pysaml2, and its refusals
+//! - `saml_sps`: the SAML IdP with real SPs (Shibboleth SP 3, mod_auth_mellon)
 //! - `session`: SSO session lifecycle
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -26,4 +28,6 @@ mod demo_service;
 mod federation;
 mod login;
 mod pages;
+mod saml;
+mod saml_sps;
 mod session;

@@ -8,9 +8,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod apache;
+pub mod mellon;
 pub mod php;
 pub mod procs;
 pub mod registry;
+pub mod saml_sp;
+pub mod shibsp;
 pub mod tls;
 
 use std::path::PathBuf;

@@ -255,13 +255,13 @@ fn cli_status_approve_leave() {
     let out = d.fedmeta(&["status", "--at", "2026-11-27"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let s = stdout(&out);
-    assert!(s.contains("gar      SAML  access     active"), "{s}");
-    assert!(s.contains("moodle   SAML  no access  pending"), "{s}");
+    assert!(s.contains("gar           SAML  access     active"), "{s}");
+    assert!(s.contains("moodle        SAML  no access  pending"), "{s}");
     let out = d.fedmeta(&["approve", "moodle", "--on", "2026-12-01"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let out = d.fedmeta(&["status", "--at", "2026-12-01"]);
     assert!(
-        stdout(&out).contains("moodle   SAML  access     active"),
+        stdout(&out).contains("moodle        SAML  access     active"),
         "{}",
         stdout(&out)
     );

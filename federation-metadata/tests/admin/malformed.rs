@@ -134,6 +134,7 @@ fn duplicate_catalogue_attribute() {
 fn http_endpoint_outside_the_demo() {
     let d = Domain::demo();
     d.edit("federation.toml", "demo = true", "demo = false");
+    https_demo_service(&d);
     d.edit(
         "idp.toml",
         "base_url = \"http://127.0.0.1:8080\"",
@@ -155,6 +156,7 @@ fn http_endpoint_outside_the_demo() {
 fn http_idp_outside_the_demo() {
     let d = Domain::demo();
     d.edit("federation.toml", "demo = true", "demo = false");
+    https_demo_service(&d);
     d.assert_single("idp.toml", d.line_of("idp.toml", "base_url ="), "https");
 }
 
@@ -378,4 +380,16 @@ fn all_errors_at_once() {
         "membership = \"pending\"",
     );
     assert_eq!(d.problems().len(), 2);
+}
+
+/// Outside a demo domain, the demo's own loopback CAS service (`vie-scolaire`) would be a
+/// problem of its own: give it HTTPS patterns so that each test sees only its own.
+fn https_demo_service(d: &Domain) {
+    for host in ["127.0.0.1", "localhost"] {
+        d.edit(
+            "services/vie-scolaire.toml",
+            &format!("\"http://{host}:8081/\""),
+            &format!("\"https://{host}:8081/\""),
+        );
+    }
 }

@@ -1,6 +1,7 @@
 //! The audit trail the federation agreement requires: every authentication attempt,
-//! every session start and end, every CAS ticket issued and validated, as typed events written as JSON lines to a dedicated log,
-//! apart from the application log. Events never carry passwords, codes or session ids:
+//! every session start and end, every CAS ticket issued and validated, every SAML
+//! assertion issued and SAML request refused, as typed events written as JSON lines to a
+//! dedicated log, apart from the application log. Events never carry passwords, codes or session ids:
 //! sessions are named by a non-secret `session_ref`.
 
 mod jsonl;
@@ -104,6 +105,31 @@ pub enum AuditEvent {
         login: String,
         /// Names of the attributes released (never their values).
         attributes: Vec<String>,
+    },
+    /// A SAML assertion was issued (never the assertion itself).
+    SamlAssertionIssued {
+        /// The SP's entityID.
+        sp: String,
+        /// The registry id of the service.
+        service: String,
+        login: String,
+        name_id_format: &'static str,
+        /// The NameID sent (opaque for transient and persistent).
+        name_id: String,
+        /// Names of the attributes released (never their values).
+        attributes: Vec<String>,
+        session_ref: String,
+        /// `sp` (answer to an AuthnRequest) or `idp` (unsolicited).
+        initiated_by: &'static str,
+    },
+    /// A SAML request refused: with an error page, or a non-success status sent to a
+    /// registered ACS.
+    SamlRequestRefused {
+        /// The Issuer when it could be read, else empty.
+        sp: String,
+        /// The SAML status sent, or `error_page`.
+        outcome: String,
+        reason: String,
     },
     /// A CAS back-channel logout request sent to a service.
     CasLogoutNotice {

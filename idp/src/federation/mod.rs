@@ -358,6 +358,23 @@ impl Federation {
         })
     }
 
+    /// The active SAML service `entity_id` with the registry in force holding it (its
+    /// attribute catalogue is needed to release attributes).
+    pub fn saml_service_with_registry(
+        &self,
+        entity_id: &str,
+        now: OffsetDateTime,
+    ) -> Option<(Arc<LoadedRegistry>, Arc<Service>)> {
+        self.registries_at(now).into_iter().find_map(|r| {
+            let found = r
+                .by_entity_id
+                .get(entity_id)
+                .filter(|s| s.grants_access_at(now.date()))
+                .cloned()?;
+            Some((r, found))
+        })
+    }
+
     /// The registry in force that holds CAS service `url` matches, with the service (the
     /// registry's attribute catalogue is needed to release attributes).
     pub fn cas_service_with_registry(

@@ -1,6 +1,7 @@
 //! Protocol front-ends: each decodes its protocol's requests, asks the core (session,
-//! release, audit, ports) and encodes its answers. `cas` now; SAML 2.0 comes next. A
+//! release, audit, ports) and encodes its answers. `cas` and `saml` (SAML 2.0 Web Browser SSO). A
 //! protocol module turns its own failures into its own error codes; web pages and every
 //! other failure go through `web`. Front-ends never name a backend, nor each other.
 
 pub mod cas;
+pub mod saml;

@@ -8,6 +8,10 @@
 //! for a first login with an activation code, in a short-lived cookie until the password is
 //! chosen).
 //!
+//! A SAML login carries the reference of a pending request (`protocols::saml`) in a hidden
+//! `saml` field instead (a short-lived cookie during a first activation) and ends with the
+//! SAML response (`web::saml`).
+//!
 //! Between a correct activation code and the new password, the person is named by a
 //! pending-activation token in a short-lived cookie, never by the code.
 
@@ -39,6 +43,10 @@ const PENDING_COOKIE: &str = "idp_activation";
 /// Cookie holding the CAS service a login with a pending activation continues to.
 const CAS_SERVICE_COOKIE: &str = "idp_cas_service";
 
+/// Cookie holding the pending SAML request's reference a login with a pending activation
+/// continues to.
+const SAML_PENDING_COOKIE: &str = "idp_saml_pending";
+
 /// Longest login accepted (logins are short; this only bounds what reaches the stores).
 const MAX_LOGIN: usize = 256;
 
@@ -53,13 +61,27 @@ pub struct LoginForm {
     /// CAS: `POST` to hand the ticket over with a form.
     #[serde(default)]
     method: Option<String>,
+    /// SAML: the pending request's reference (a server-side record, never the request).
+    #[serde(default)]
+    saml: Option<String>,
 }
 
 /// Where a login continues to: the CAS service of the form, if any.
 #[derive(Default, Clone)]
-struct Continue {
+pub(super) struct Continue {
     service: Option<String>,
     method_post: bool,
+    saml: Option<String>,
+}
+
+impl Continue {
+    /// Continue to the pending SAML request `reference`.
+    pub(super) fn saml(reference: String) -> Self {
+        Self {
+            saml: Some(reference),
+            ..Self::default()
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -69,7 +91,7 @@ pub struct ActivateForm {
     confirm: String,
 }
 
-fn login_page(
+pub(super) fn login_page(
     ctx: &Ctx<'_>,
     csrf: String,
     login: String,
@@ -93,6 +115,7 @@ fn login_page(
         notice,
         service: next.service,
         method_post: next.method_post,
+        saml: next.saml,
     }
 }
 
@@ -149,6 +172,7 @@ pub async fn login_form(
     let next = Continue {
         service: matched.map(|m| m.given),
         method_post,
+        saml: None,
     };
     ctx.page(
         StatusCode::OK,
@@ -287,12 +311,21 @@ pub async fn login_submit(
         Some(s) => Some(known_service(&ctx, s)?),
         None => None,
     };
+    // The pending SAML request must still be there (it is consumed after login).
+    let saml_ref = form.saml.clone().filter(|r| !r.is_empty());
+    if let Some(r) = &saml_ref {
+        if state.saml.get_pending(r).await.is_none() {
+            tracing::info!("SAML login refused: the pending request is gone");
+            return Err(ctx.error(ErrorKind::BadRequest));
+        }
+    }
     let next = Continue {
         service: matched.as_ref().map(|m| m.given.clone()),
         method_post: form
             .method
             .as_deref()
             .is_some_and(|m| m.eq_ignore_ascii_case("POST")),
+        saml: saml_ref.clone(),
     };
 
     let mut errors = Vec::new();
@@ -338,6 +371,9 @@ pub async fn login_submit(
     match outcome {
         AuthnOutcome::Authenticated(person) => {
             let (session, cookie) = start_session(&req, &ctx, &person, &client).await?;
+            if let Some(r) = &saml_ref {
+                return super::saml::after_login(&ctx, r, &session, vec![cookie]).await;
+            }
             match &matched {
                 Some(m) => {
                     cas_continue(&ctx, m, &session, true, next.method_post, vec![cookie]).await
@@ -355,6 +391,16 @@ pub async fn login_submit(
                 lifetime,
             );
             let mut set = vec![cookie];
+            // The pending SAML request to answer once the password is chosen.
+            if let Some(r) = &saml_ref {
+                set.push(cookies::build(
+                    &state.settings,
+                    SAML_PENDING_COOKIE,
+                    r.clone(),
+                    SameSite::Lax,
+                    lifetime,
+                ));
+            }
             // The CAS service to continue to once the password is chosen (checked again).
             if let Some(m) = &matched {
                 set.push(cookies::build(
@@ -392,7 +438,7 @@ pub async fn login_submit(
 
 /// Starts a session with a fresh id, ending the one the browser came with; returns it and
 /// its cookie.
-async fn start_session(
+pub(super) async fn start_session(
     req: &HttpRequest,
     ctx: &Ctx<'_>,
     person: &Person,
@@ -530,11 +576,19 @@ pub async fn activate_submit(
                 .and_then(|c| url::parse_params(&format!("s={}", c.value())))
                 .and_then(|p| url::param(&p, "s").map(str::to_owned))
                 .and_then(|s| state.cas.service_for(&s));
+            let saml_ref = req
+                .cookie(SAML_PENDING_COOKIE)
+                .map(|c| c.value().to_owned())
+                .filter(|v| !v.is_empty());
             let set = vec![
                 cookie,
                 pending_removal(&ctx),
                 cookies::removal(&state.settings, CAS_SERVICE_COOKIE, SameSite::Lax),
+                cookies::removal(&state.settings, SAML_PENDING_COOKIE, SameSite::Lax),
             ];
+            if let Some(r) = saml_ref {
+                return super::saml::after_login(&ctx, &r, &session, set).await;
+            }
             match service {
                 Some(m) => cas_continue(&ctx, &m, &session, true, false, set).await,
                 None => Ok(see_other("/", set)),

@@ -1,6 +1,7 @@
 //! The web front-end (actix-web): the login, activation, welcome and logout pages (also
 //! CAS `/login` and `/logout`, with `protocols::cas`), health probes, published SAML
-//! metadata (`/saml/metadata`, `/entities/{id}`), the CAS validation endpoints' routes,
+//! metadata (`/saml/metadata`, `/entities/{id}`), the SAML SSO endpoints (`/saml/sso`,
+//! with `protocols::saml`), the CAS validation endpoints' routes,
 //! cookies, CSRF, languages, security headers, and the one place where errors turn into
 //! HTTP (`error.rs`).
 //!
@@ -18,6 +19,7 @@ mod login;
 mod metadata;
 mod pages;
 mod render;
+mod saml;
 mod state;
 mod templates;
 
@@ -88,6 +90,19 @@ pub fn app(
         .route("/readyz", web::get().to(pages::readyz))
         .route("/static/idp.css", web::get().to(pages::stylesheet))
         .route("/saml/metadata", web::get().to(metadata::idp_metadata))
+        .service(
+            web::resource("/saml/sso")
+                .app_data(
+                    FormConfig::default()
+                        .limit(crate::protocols::saml::bindings::MAX_ENCODED + 4096)
+                        .error_handler(|err, req| WebError::from_form(&err, req).into()),
+                )
+                .route(web::get().to(saml::sso_redirect))
+                .route(web::post().to(saml::sso_post))
+                .default_service(web::to(pages::method_not_allowed)),
+        )
+        .route("/saml/sso/continue", web::get().to(saml::sso_continue))
+        .route("/saml/sso/init", web::get().to(saml::sso_init))
         .route("/entities/{id:.*}", web::get().to(metadata::entity))
         .configure(|cfg| crate::protocols::cas::configure(cfg, &prefix));
     if !prefix.is_empty() {

@@ -8,6 +8,7 @@ use crate::federation::published::Publisher;
 use crate::federation::Federation;
 use crate::ports::Directory;
 use crate::protocols::cas::Cas;
+use crate::protocols::saml::Saml;
 use crate::session::SessionService;
 use crate::settings::Settings;
 
@@ -22,4 +23,6 @@ pub struct AppState {
     pub publisher: Arc<Publisher>,
     /// The CAS server.
     pub cas: Arc<Cas>,
+    /// The SAML 2.0 identity provider.
+    pub saml: Arc<Saml>,
 }

@@ -1,0 +1,203 @@
+//! The two request bindings: HTTP-Redirect (raw DEFLATE + base64 in the query, with the
+//! query-string signature) and HTTP-POST (base64 in a form, enveloped signature).
+//!
+//! The Redirect signature is checked over the query bytes exactly as received
+//! (`SAMLRequest=…[&RelayState=…]&SigAlg=…`, still percent-encoded), never over a
+//! re-encoding (rust-saml-notes trap 3), with the SP's registered certificates only, and
+//! RSA-SHA1 only when the SP's entry allows it. Sizes are bounded before and after
+//! inflating. The POST signature goes through `federation_metadata::xmlsig`, which refuses
+//! wrapping before any cryptography.
+
+use base64::Engine as _;
+use openssl::hash::MessageDigest;
+use openssl::sign::Verifier;
+use openssl::x509::X509;
+
+use super::error::Refusal;
+
+/// Largest SAML message accepted, decoded (an AuthnRequest is a few kB).
+pub const MAX_XML: usize = 64 * 1024;
+/// Largest encoded parameter accepted.
+pub const MAX_ENCODED: usize = 96 * 1024;
+/// Longest RelayState passed through (the binding says 80 bytes; SPs often send more).
+pub const MAX_RELAY_STATE: usize = 1024;
+
+pub const SIG_RSA_SHA256: &str = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256";
+pub const SIG_RSA_SHA512: &str = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512";
+pub const SIG_RSA_SHA1: &str = "http://www.w3.org/2000/09/xmldsig#rsa-sha1";
+
+/// An HTTP-Redirect message, split from the raw query.
+#[derive(Debug)]
+pub struct RedirectMessage {
+    pub xml: String,
+    pub relay_state: Option<String>,
+    /// The signature, when there is one: (algorithm URI, signature bytes, signed bytes).
+    pub signature: Option<(String, Vec<u8>, Vec<u8>)>,
+}
+
+/// Percent-decoding of one query value (`+` is a space).
+pub fn percent_decode(raw: &str) -> Option<String> {
+    let b = raw.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = raw.get(i + 1..i + 3)?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 2;
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+fn b64(s: &str) -> Result<Vec<u8>, Refusal> {
+    let cleaned: String = s.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(cleaned)
+        .map_err(|_| Refusal::page("message is not valid base64"))
+}
+
+/// Raw DEFLATE (RFC 1951) with an output limit.
+pub fn inflate(data: &[u8]) -> Result<String, Refusal> {
+    use std::io::Read as _;
+    let mut out = Vec::new();
+    flate2::read::DeflateDecoder::new(data)
+        .take(MAX_XML as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|_| Refusal::page("message is not valid DEFLATE"))?;
+    if out.len() > MAX_XML {
+        return Err(Refusal::page("message too large"));
+    }
+    String::from_utf8(out).map_err(|_| Refusal::page("message is not UTF-8"))
+}
+
+/// Splits a raw query string into an HTTP-Redirect message (`param` is `SAMLRequest` or
+/// `SAMLResponse`).
+pub fn decode_redirect(query: &str, param: &str) -> Result<RedirectMessage, Refusal> {
+    if query.len() > MAX_ENCODED {
+        return Err(Refusal::page("query too large"));
+    }
+    let mut message = None;
+    let mut relay = None;
+    let mut sig_alg = None;
+    let mut signature = None;
+    for part in query.split('&').filter(|p| !p.is_empty()) {
+        let (name, _) = part.split_once('=').unwrap_or((part, ""));
+        let slot = match name {
+            n if n == param => &mut message,
+            "RelayState" => &mut relay,
+            "SigAlg" => &mut sig_alg,
+            "Signature" => &mut signature,
+            _ => continue,
+        };
+        if slot.is_some() {
+            return Err(Refusal::page("a binding parameter is repeated"));
+        }
+        *slot = Some(part);
+    }
+    let message = message.ok_or_else(|| Refusal::page("no SAML message"))?;
+    let value = |part: &str| -> Result<String, Refusal> {
+        percent_decode(part.split_once('=').map(|(_, v)| v).unwrap_or_default())
+            .ok_or_else(|| Refusal::page("badly encoded query"))
+    };
+    let xml = inflate(&b64(&value(message)?)?)?;
+    let relay_state = relay.map(value).transpose()?;
+    if relay_state
+        .as_ref()
+        .is_some_and(|r| r.len() > MAX_RELAY_STATE)
+    {
+        return Err(Refusal::page("RelayState too long"));
+    }
+    let signature = match (sig_alg, signature) {
+        (Some(alg), Some(sig)) => {
+            // The signed bytes: the parameters as received, in the binding's order.
+            let mut signed = message.to_owned();
+            if let Some(r) = relay {
+                signed.push('&');
+                signed.push_str(r);
+            }
+            signed.push('&');
+            signed.push_str(alg);
+            Some((value(alg)?, b64(&value(sig)?)?, signed.into_bytes()))
+        }
+        (None, None) => None,
+        _ => return Err(Refusal::page("SigAlg and Signature go together")),
+    };
+    Ok(RedirectMessage {
+        xml,
+        relay_state,
+        signature,
+    })
+}
+
+/// Checks a Redirect signature with one of `certs` (PEM).
+pub fn verify_redirect_signature(
+    alg: &str,
+    signature: &[u8],
+    signed: &[u8],
+    certs: &[String],
+    allow_sha1: bool,
+) -> Result<(), Refusal> {
+    let digest = match alg {
+        SIG_RSA_SHA256 => MessageDigest::sha256(),
+        SIG_RSA_SHA512 => MessageDigest::sha512(),
+        SIG_RSA_SHA1 if allow_sha1 => MessageDigest::sha1(),
+        _ => return Err(Refusal::page("signature algorithm not accepted")),
+    };
+    for pem in certs {
+        let Ok(cert) = X509::from_pem(pem.as_bytes()) else {
+            continue;
+        };
+        let Ok(key) = cert.public_key() else {
+            continue;
+        };
+        let ok = Verifier::new(digest, &key)
+            .and_then(|mut v| {
+                v.update(signed)?;
+                v.verify(signature)
+            })
+            .unwrap_or(false);
+        if ok {
+            return Ok(());
+        }
+    }
+    Err(Refusal::page("the request signature does not verify"))
+}
+
+/// An HTTP-POST message: base64, bounded.
+pub fn decode_post(value: &str, relay_state: Option<&str>) -> Result<String, Refusal> {
+    if value.len() > MAX_ENCODED {
+        return Err(Refusal::page("message too large"));
+    }
+    if relay_state.is_some_and(|r| r.len() > MAX_RELAY_STATE) {
+        return Err(Refusal::page("RelayState too long"));
+    }
+    let raw = b64(value)?;
+    if raw.len() > MAX_XML {
+        return Err(Refusal::page("message too large"));
+    }
+    String::from_utf8(raw).map_err(|_| Refusal::page("message is not UTF-8"))
+}
+
+/// Checks the enveloped signature of a POSTed message with one of `certs` (PEM); the
+/// wrapping-safe checks of `xmlsig` come first.
+pub fn verify_post_signature(xml: &str, certs: &[String]) -> Result<(), Refusal> {
+    let mut last = "no usable certificate registered".to_owned();
+    for pem in certs {
+        let Ok(cert) = X509::from_pem(pem.as_bytes()) else {
+            continue;
+        };
+        match federation_metadata::xmlsig::verify_enveloped(xml, &cert) {
+            Ok(_) => return Ok(()),
+            Err(e) => last = e.to_string(),
+        }
+    }
+    Err(Refusal::page_owned(format!(
+        "the request signature is refused: {last}"
+    )))
+}

@@ -1,0 +1,130 @@
+//! NameID values. Transient: opaque, per SP and SSO session. Persistent: opaque, stable per
+//! person and SP and different for each SP (HMAC-SHA256 under a secret of the IdP, over the
+//! SP's entityID and the person's key, base64url), so services cannot correlate people.
+//! The secret is 32 random bytes made once in `<data>/saml/nameid-secret` (mode 0600) and
+//! kept, so persistent identifiers survive restarts (losing it changes them all).
+
+use std::path::Path;
+
+use base64::Engine as _;
+use openssl::hash::MessageDigest;
+use openssl::pkey::PKey;
+use openssl::sign::Signer;
+
+/// The IdP's identifier secret.
+pub struct NameIdSecret(Vec<u8>);
+
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("NameID secret {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("NameID secret {0}: too short")]
+    Short(String),
+}
+
+impl NameIdSecret {
+    pub fn from_bytes(bytes: Vec<u8>) -> Self {
+        Self(bytes)
+    }
+
+    /// Loads the secret at `path`, making it (0600) on first use.
+    pub fn load_or_create(path: &Path) -> Result<Self, SecretError> {
+        let io = |source| SecretError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        if !path.exists() {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(io)?;
+            }
+            let mut raw = [0u8; 32];
+            rand::RngCore::fill_bytes(&mut rand::rng(), &mut raw);
+            let text = base64::engine::general_purpose::STANDARD.encode(raw);
+            let mut opts = std::fs::OpenOptions::new();
+            opts.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+            match opts.open(path) {
+                Ok(mut f) => std::io::Write::write_all(&mut f, text.as_bytes()).map_err(io)?,
+                // Another process made it first: use theirs.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(io(e)),
+            }
+        }
+        let text = std::fs::read_to_string(path).map_err(io)?;
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(text.trim())
+            .unwrap_or_default();
+        if raw.len() < 16 {
+            return Err(SecretError::Short(path.display().to_string()));
+        }
+        Ok(Self(raw))
+    }
+
+    fn hmac(&self, parts: &[&str]) -> String {
+        let out = PKey::hmac(&self.0)
+            .and_then(|k| {
+                let mut s = Signer::new(MessageDigest::sha256(), &k)?;
+                for p in parts {
+                    // Length-prefixed so that no two part lists give the same input.
+                    s.update(&(p.len() as u64).to_be_bytes())?;
+                    s.update(p.as_bytes())?;
+                }
+                s.sign_to_vec()
+            })
+            .unwrap_or_default();
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(out)
+    }
+
+    /// The persistent identifier of `person` at SP `sp`.
+    pub fn persistent(&self, sp: &str, person: &str) -> String {
+        self.hmac(&["persistent", sp, person])
+    }
+
+    /// The transient identifier for SSO session `session_ref` at SP `sp`.
+    pub fn transient(&self, sp: &str, session_ref: &str) -> String {
+        format!("_{}", self.hmac(&["transient", sp, session_ref]))
+    }
+
+    /// The SessionIndex given to SP `sp` for session `session_ref`.
+    pub fn session_index(&self, sp: &str, session_ref: &str) -> String {
+        format!("_{}", self.hmac(&["session-index", sp, session_ref]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    #[test]
+    fn persistent_is_stable_across_restarts_and_differs_per_sp() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("saml/nameid-secret");
+        let a = NameIdSecret::load_or_create(&path).unwrap();
+        let b = NameIdSecret::load_or_create(&path).unwrap();
+        assert_eq!(a.persistent("sp1", "p1"), b.persistent("sp1", "p1"));
+        assert_ne!(a.persistent("sp1", "p1"), a.persistent("sp2", "p1"));
+        assert_ne!(a.persistent("sp1", "p1"), a.persistent("sp1", "p2"));
+        assert!(!a.persistent("sp1", "p1").contains("p1"));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let other = NameIdSecret::from_bytes(vec![7; 32]);
+        assert_ne!(a.persistent("sp1", "p1"), other.persistent("sp1", "p1"));
+    }
+
+    #[test]
+    fn transient_is_per_session_and_sp() {
+        let s = NameIdSecret::from_bytes(vec![1; 32]);
+        assert_eq!(s.transient("sp", "r1"), s.transient("sp", "r1"));
+        assert_ne!(s.transient("sp", "r1"), s.transient("sp", "r2"));
+        assert_ne!(s.transient("sp", "r1"), s.transient("sp2", "r1"));
+    }
+}

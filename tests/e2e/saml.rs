@@ -1,0 +1,728 @@
+//! The SAML 2.0 IdP (Web Browser SSO) over HTTP with pysaml2 as the real SP
+//! (`tests/fixtures/saml/pysaml2_sp.py`, using Debian's `xmlsec1`): a signed AuthnRequest
+//! over HTTP-Redirect, the login page, the auto-submitting response form, validated by
+//! pysaml2 (signature, audience, destination, InResponseTo, time), exactly the attributes
+//! released, and a second request in the same session without a password. Then the
+//! refusals, each with its error page or SAML status and its audit event: unknown issuer,
+//! unregistered ACS, missing or bad signature, signature wrapping, replay, expired
+//! IssueInstant, DTD and oversized XML, IsPassive, NameIDPolicy, unsolicited SSO, and an SP
+//! gone from the registry.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use federation_metadata::compile::compile_domain;
+use federation_metadata::keys::{generate_self_signed, write_pair};
+use federation_metadata::synthetic::{self, SyntheticDomain};
+use idp::audit::AuditEvent;
+use idp::settings::TrustDomainSettings;
+use idp_tests::{Browser, Page, TestIdp, ACTIVATION_CODE, LEA_PASSWORD};
+use openssl::base64::{decode_block, encode_block};
+use openssl::hash::MessageDigest;
+use openssl::pkey::{PKey, Private};
+use openssl::sign::Signer;
+use time::OffsetDateTime;
+
+const SP: &str = "http://sp.test/pysaml2";
+const SP2: &str = "http://sp2.test/unsolicited";
+const ACS: &str = "http://127.0.0.1:9/acs";
+const ACS2: &str = "http://127.0.0.1:9/acs2";
+const SP3: &str = "http://sp3.test/encrypted";
+const ACS3: &str = "http://127.0.0.1:9/acs3";
+/// The default public URL of the test IdP (its SSO endpoint is the Destination to use).
+const SSO: &str = "http://localhost:8080/saml/sso";
+
+struct Domain {
+    tmp: tempfile::TempDir,
+    fed_key: PathBuf,
+    fed_cert: PathBuf,
+    fed_pem: String,
+    sp_key: PKey<Private>,
+    sp_key_path: PathBuf,
+    sp_cert_path: PathBuf,
+    sp_pem: String,
+}
+
+/// A service; the unsolicited one (`idp_init`) also has its Response signed and
+/// persistent NameIDs.
+fn service_toml(id: &str, entity: &str, acs: &str, sp_pem: &str, idp_init: bool) -> String {
+    let (sign_response, format) = if idp_init {
+        (true, "persistent")
+    } else {
+        (false, "transient")
+    };
+    format!(
+        r#"id = "{id}"
+name = "Service {id}"
+description = "SP SAML de test {id}"
+membership = "approved"
+
+[organisation]
+name = "Éditeur {id}"
+url = "https://{id}.editor.example"
+
+[[contacts]]
+kind = "technical"
+email = "tech@{id}.editor.example"
+
+[[contacts]]
+kind = "security"
+email = "security@{id}.editor.example"
+
+[commitments]
+data_protection = "Usage limité aux finalités."
+
+[agreement]
+requested_on = 2025-06-01
+signed_on = 2025-06-01
+start = 2025-06-01
+
+[agreement.terms]
+initial_duration_months = 36
+tacit_renewal_months = 36
+notice_months = 6
+access_until_end_of_school_year = true
+
+[[releases]]
+name = "uid"
+source = "login"
+purpose = "Compte."
+
+[[releases]]
+name = "sn"
+source = "surname"
+purpose = "Nom."
+
+[[releases]]
+name = "givenName"
+source = "given_name"
+purpose = "Prénom."
+
+[protocol.saml]
+entity_id = "{entity}"
+authn_requests_signed = true
+want_assertions_signed = true
+sign_assertion = true
+sign_response = {sign_response}
+name_id_format = "{format}"
+allow_idp_initiated = {idp_init}
+signing_certificates = ["""
+{sp_pem}"""]
+
+[[protocol.saml.assertion_consumer_services]]
+binding = "http-post"
+location = "{acs}"
+index = 0
+is_default = true
+"#
+    )
+}
+
+impl Domain {
+    fn new() -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let (key, cert) = generate_self_signed("Test federation", 30).unwrap();
+        let (sp_key, sp_cert) = generate_self_signed("sp.test", 30).unwrap();
+        let keys = tmp.path().join("keys");
+        write_pair(&key, &cert, &keys.join("fed.key"), &keys.join("fed.crt")).unwrap();
+        write_pair(
+            &sp_key,
+            &sp_cert,
+            &keys.join("sp.key"),
+            &keys.join("sp.crt"),
+        )
+        .unwrap();
+        Self {
+            fed_key: keys.join("fed.key"),
+            fed_cert: keys.join("fed.crt"),
+            fed_pem: String::from_utf8(cert.to_pem().unwrap()).unwrap(),
+            sp_key,
+            sp_key_path: keys.join("sp.key"),
+            sp_cert_path: keys.join("sp.crt"),
+            sp_pem: String::from_utf8(sp_cert.to_pem().unwrap()).unwrap(),
+            tmp,
+        }
+    }
+
+    /// Compiles and publishes a demo domain with the pysaml2 SP (when `with_sp`) and the
+    /// SP allowed unsolicited SSO.
+    fn publish(&self, with_sp: bool) {
+        let src = self.tmp.path().join("src");
+        let _ = std::fs::remove_dir_all(&src);
+        synthetic::write_domain(
+            &src,
+            &SyntheticDomain {
+                id: "test",
+                federation_cert_pem: &self.fed_pem,
+                sp_cert_pem: &self.fed_pem,
+                saml_services: 0,
+                cas_services: 0,
+                idp_base_url: "https://idp.example",
+                start: "2025-06-01",
+            },
+        )
+        .unwrap();
+        let fed = std::fs::read_to_string(src.join("federation.toml")).unwrap();
+        std::fs::write(src.join("federation.toml"), format!("demo = true\n{fed}")).unwrap();
+        let catalogue = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../deploy/federation/demo/attributes.toml"
+        );
+        std::fs::copy(catalogue, src.join("attributes.toml")).unwrap();
+        if with_sp {
+            std::fs::write(
+                src.join("services/pysp.toml"),
+                service_toml("pysp", SP, ACS, &self.sp_pem, false),
+            )
+            .unwrap();
+        }
+        std::fs::write(
+            src.join("services/unsolicited.toml"),
+            service_toml("unsolicited", SP2, ACS2, &self.sp_pem, true),
+        )
+        .unwrap();
+        // An SP asking for encrypted assertions (not supported yet: refused, never sent in
+        // clear).
+        let encrypted = service_toml("encrypted", SP3, ACS3, &self.sp_pem, true).replace(
+            "[protocol.saml]\n",
+            &format!(
+                "[protocol.saml]\nencrypt_assertion = true\nencryption_certificates = [\"\"\"\n{}\"\"\"]\n",
+                self.sp_pem
+            ),
+        );
+        std::fs::write(src.join("services/encrypted.toml"), encrypted).unwrap();
+        let out = self.tmp.path().join("out");
+        let _ = std::fs::remove_dir_all(&out);
+        compile_domain(&src, &self.fed_key, &out, OffsetDateTime::now_utc())
+            .unwrap_or_else(|e| panic!("the test domain does not compile: {e:?}"));
+        let live = self.tmp.path().join("live");
+        std::fs::create_dir_all(&live).unwrap();
+        for f in ["registry.json", "registry.json.sig"] {
+            std::fs::copy(out.join(f), live.join(format!("{f}.tmp"))).unwrap();
+            std::fs::rename(live.join(format!("{f}.tmp")), live.join(f)).unwrap();
+        }
+    }
+
+    fn settings(&self) -> TrustDomainSettings {
+        TrustDomainSettings {
+            name: "test".into(),
+            registry: self
+                .tmp
+                .path()
+                .join("live/registry.json")
+                .display()
+                .to_string(),
+            certificate: self.fed_cert.clone(),
+            reload_interval_secs: 1,
+        }
+    }
+
+    /// The pysaml2 configuration for SP `entity` (IdP metadata fetched from `idp`).
+    fn sp_config(&self, idp: &TestIdp, entity: &str, acs: &str) -> PathBuf {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let metadata = agent
+            .get(idp.at("/saml/metadata"))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap();
+        let md = self.tmp.path().join("idp-metadata.xml");
+        std::fs::write(&md, metadata).unwrap();
+        let conf = self
+            .tmp
+            .path()
+            .join(format!("sp-{}.json", entity.len() + acs.len()));
+        let json = serde_json::json!({
+            "entity_id": entity,
+            "acs": acs,
+            "key": self.sp_key_path,
+            "cert": self.sp_cert_path,
+            "idp_metadata": md,
+            "sign_requests": true,
+            "allow_unsolicited": entity == SP2,
+        });
+        std::fs::write(&conf, json.to_string()).unwrap();
+        conf
+    }
+}
+
+fn pysaml2(conf: &Path, args: &[&str]) -> serde_json::Value {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/saml/pysaml2_sp.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .arg(conf)
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|_| {
+        panic!(
+            "pysaml2 said:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+fn start(domain: &Domain) -> TestIdp {
+    domain.publish(true);
+    let settings = domain.settings();
+    TestIdp::start_with(move |s| s.federation.domains = vec![settings])
+}
+
+/// The value of hidden field `name` in `body`.
+fn field(body: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = body.find(&marker)? + marker.len();
+    let end = body[start..].find('"')? + start;
+    Some(body[start..end].to_owned())
+}
+
+/// The path and query of the IdP URL pysaml2 redirects to.
+fn path_of(url: &str) -> String {
+    let q = url.split_once('?').unwrap().1;
+    format!("/saml/sso?{q}")
+}
+
+fn response_of(page: &Page) -> String {
+    let b64 = field(&page.body, "SAMLResponse")
+        .unwrap_or_else(|| panic!("no SAML response in:\n{}", page.body));
+    String::from_utf8(decode_block(&b64).unwrap()).unwrap()
+}
+
+fn validate(domain: &Domain, conf: &Path, page: &Page, request_id: &str) -> serde_json::Value {
+    let b64 = field(&page.body, "SAMLResponse").unwrap();
+    let file = domain.tmp.path().join("response.b64");
+    std::fs::write(&file, b64).unwrap();
+    pysaml2(conf, &["acs", file.to_str().unwrap(), request_id])
+}
+
+fn refused(idp: &TestIdp, outcome: &str, reason_part: &str) -> bool {
+    idp.events().iter().any(|e| {
+        matches!(e, AuditEvent::SamlRequestRefused { outcome: o, reason, .. }
+            if o == outcome && reason.contains(reason_part))
+    })
+}
+
+fn instant(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+}
+
+/// An AuthnRequest written by hand.
+fn authn_xml(id: &str, issuer: &str, at: OffsetDateTime, extra: &str, body: &str) -> String {
+    format!(
+        r#"<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{id}" Version="2.0" IssueInstant="{}" Destination="{SSO}"{extra}><saml:Issuer>{issuer}</saml:Issuer>{body}</samlp:AuthnRequest>"#,
+        instant(at)
+    )
+}
+
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+fn deflate(xml: &str) -> String {
+    use std::io::Write as _;
+    let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(xml.as_bytes()).unwrap();
+    encode_block(&e.finish().unwrap())
+}
+
+/// The HTTP-Redirect query of `xml`, signed with `key` when given.
+fn redirect_query(xml: &str, key: Option<&PKey<Private>>) -> String {
+    let mut q = format!("SAMLRequest={}&RelayState=rs-1", enc(&deflate(xml)));
+    if let Some(key) = key {
+        q.push_str(&format!(
+            "&SigAlg={}",
+            enc("http://www.w3.org/2001/04/xmldsig-more#rsa-sha256")
+        ));
+        let mut s = Signer::new(MessageDigest::sha256(), key).unwrap();
+        s.update(q.as_bytes()).unwrap();
+        q.push_str(&format!(
+            "&Signature={}",
+            enc(&encode_block(&s.sign_to_vec().unwrap()))
+        ));
+    }
+    format!("/saml/sso?{q}")
+}
+
+/// `xml` (whose root has ID `id`, Issuer first) with an enveloped signature by `key`.
+fn sign_enveloped(xml: &str, id: &str, key: &PKey<Private>) -> String {
+    let template = federation_metadata::xmlsig::signature_template(id, None);
+    let at = xml.find("</saml:Issuer>").unwrap() + "</saml:Issuer>".len();
+    let with = format!("{}{template}{}", &xml[..at], &xml[at..]);
+    let signed = federation_metadata::xmlsig::sign_enveloped(&with, key).unwrap();
+    match signed.split_once("?>") {
+        Some((decl, rest)) if decl.starts_with("<?xml") => rest.trim_start().to_owned(),
+        _ => signed,
+    }
+}
+
+fn login_through(browser: &Browser, page: &Page) -> Page {
+    let reference = field(&page.body, "saml")
+        .unwrap_or_else(|| panic!("no login form with a SAML reference:\n{}", page.body));
+    browser.post_form(
+        "/login",
+        &[
+            ("csrf", &page.csrf()),
+            ("login", "lea.dupont"),
+            ("password", LEA_PASSWORD),
+            ("saml", &reference),
+        ],
+    )
+}
+
+#[test]
+fn pysaml2_logs_in_with_exactly_the_released_attributes_then_sso() {
+    let domain = Domain::new();
+    let idp = start(&domain);
+    let conf = domain.sp_config(&idp, SP, ACS);
+    let browser = idp.browser();
+
+    let req = pysaml2(&conf, &["authn", "/back/here?x=1"]);
+    let url = req["url"].as_str().unwrap();
+    assert!(url.starts_with(SSO), "{url}");
+    assert!(url.contains("Signature="), "{url}");
+    let page = browser.get(&path_of(url));
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("name=\"password\""));
+    // The form carries a reference, not the request.
+    assert!(!page.body.contains("SAMLRequest"));
+
+    let answer = login_through(&browser, &page);
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let csp = answer.header("content-security-policy").unwrap();
+    assert!(csp.contains("form-action http://127.0.0.1:9;"), "{csp}");
+    assert!(answer.body.contains(&format!("action=\"{ACS}\"")));
+    assert!(answer.body.contains("<button type=\"submit\""));
+    assert_eq!(
+        field(&answer.body, "RelayState").as_deref(),
+        Some("/back/here?x=1")
+    );
+    let xml = response_of(&answer);
+    assert!(xml.contains("PasswordProtectedTransport"));
+    assert!(xml.contains("SessionIndex="));
+
+    let got = validate(&domain, &conf, &answer, req["request_id"].as_str().unwrap());
+    assert_eq!(got["ok"], true, "{got}");
+    assert_eq!(
+        got["name_id_format"],
+        "urn:oasis:names:tc:SAML:2.0:nameid-format:transient"
+    );
+    let attrs = got["attributes"].as_object().unwrap();
+    let mut names: Vec<&str> = attrs.keys().map(String::as_str).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["givenName", "sn", "uid"], "{got}");
+    assert_eq!(attrs["uid"], serde_json::json!(["lea.dupont"]));
+    assert_eq!(attrs["sn"], serde_json::json!(["DUPONT"]));
+    assert_eq!(attrs["givenName"], serde_json::json!(["Léa"]));
+    let first_name_id = got["name_id"].as_str().unwrap().to_owned();
+
+    // A second request in the same session: no password, same transient NameID.
+    let req2 = pysaml2(&conf, &["authn"]);
+    let again = browser.get(&path_of(req2["url"].as_str().unwrap()));
+    assert_eq!(again.status, 200);
+    assert!(!again.body.contains("name=\"password\""));
+    let got2 = validate(&domain, &conf, &again, req2["request_id"].as_str().unwrap());
+    assert_eq!(got2["ok"], true, "{got2}");
+    assert_eq!(got2["name_id"].as_str().unwrap(), first_name_id);
+
+    // The response to one request is not accepted for another.
+    let got3 = validate(&domain, &conf, &again, req["request_id"].as_str().unwrap());
+    assert_eq!(got3["ok"], false, "{got3}");
+
+    let issued: Vec<_> = idp
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            AuditEvent::SamlAssertionIssued {
+                sp,
+                attributes,
+                name_id,
+                initiated_by,
+                ..
+            } => Some((sp, attributes, name_id, initiated_by)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(issued.len(), 2);
+    assert_eq!(issued[0].0, SP);
+    assert_eq!(issued[0].1, ["uid", "sn", "givenName"]);
+    assert_eq!(issued[0].2, first_name_id);
+    assert_eq!(issued[0].3, "sp");
+}
+
+#[test]
+fn post_binding_signed_request_and_force_authn() {
+    let domain = Domain::new();
+    let idp = start(&domain);
+    let browser = idp.browser();
+    let now = OffsetDateTime::now_utc();
+    let xml = authn_xml("_post1", SP, now, "", "");
+    let signed = sign_enveloped(&xml, "_post1", &domain.sp_key);
+    let page = browser.post_form(
+        "/saml/sso",
+        &[("SAMLRequest", &encode_block(signed.as_bytes()))],
+    );
+    assert_eq!(page.status, 200, "{}", page.body);
+    let next = page
+        .body
+        .split("url=")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(next.starts_with("/saml/sso/continue?ref="), "{next}");
+    let login = browser.get(&next);
+    let answer = login_through(&browser, &login);
+    let xml = response_of(&answer);
+    assert!(xml.contains("InResponseTo=\"_post1\""));
+    assert!(xml.contains("Success"));
+
+    // A first login with an activation code: the SSO completes once the password is chosen.
+    let b2 = idp.browser();
+    let xml = authn_xml("_act", SP, now, "", "");
+    let login = b2.get(&redirect_query(&xml, Some(&domain.sp_key)));
+    let reference = field(&login.body, "saml").unwrap();
+    let res = b2.post_form(
+        "/login",
+        &[
+            ("csrf", &login.csrf()),
+            ("login", "hugo.martin"),
+            ("password", ACTIVATION_CODE),
+            ("saml", &reference),
+        ],
+    );
+    assert_eq!(res.location(), Some("/activate"));
+    let form = b2.get("/activate");
+    let res = b2.post_form(
+        "/activate",
+        &[
+            ("csrf", &form.csrf()),
+            ("new_password", "Velo-Rouge-Lune-9"),
+            ("confirm", "Velo-Rouge-Lune-9"),
+        ],
+    );
+    assert!(response_of(&res).contains("InResponseTo=\"_act\""));
+
+    // ForceAuthn: the login page again, despite the session.
+    let forced = authn_xml("_force", SP, now, " ForceAuthn=\"true\"", "");
+    let page = browser.get(&redirect_query(&forced, Some(&domain.sp_key)));
+    assert!(page.body.contains("name=\"password\""), "{}", page.body);
+}
+
+#[test]
+fn refusals_get_an_error_page_or_a_status_and_an_audit_event() {
+    let domain = Domain::new();
+    let idp = start(&domain);
+    let browser = idp.browser();
+    let now = OffsetDateTime::now_utc();
+    let key = &domain.sp_key;
+
+    // Unknown issuer: error page.
+    let xml = authn_xml("_u1", "http://unknown.test/sp", now, "", "");
+    let page = browser.get(&redirect_query(&xml, Some(key)));
+    assert_eq!(page.status, 403);
+    assert!(!page.body.contains("SAMLResponse"));
+    assert!(refused(&idp, "error_page", "not an active SAML service"));
+
+    // Unregistered ACS: error page, never a POST.
+    let xml = authn_xml(
+        "_u2",
+        SP,
+        now,
+        " AssertionConsumerServiceURL=\"http://evil.test/acs\"",
+        "",
+    );
+    let page = browser.get(&redirect_query(&xml, Some(key)));
+    assert_eq!(page.status, 400);
+    assert!(!page.body.contains("SAMLResponse"));
+    assert!(refused(
+        &idp,
+        "error_page",
+        "AssertionConsumerServiceURL not registered"
+    ));
+
+    // Missing signature where the SP must sign.
+    let xml = authn_xml("_u3", SP, now, "", "");
+    let page = browser.get(&redirect_query(&xml, None));
+    assert_eq!(page.status, 400);
+    assert!(refused(&idp, "error_page", "not signed"));
+
+    // Signed with another key.
+    let (other, _) = generate_self_signed("other", 1).unwrap();
+    let page = browser.get(&redirect_query(&xml, Some(&other)));
+    assert_eq!(page.status, 400);
+    assert!(refused(&idp, "error_page", "does not verify"));
+
+    // Signature wrapping: a genuinely signed request inside a forged one (POST binding).
+    let inner = sign_enveloped(&authn_xml("_inner", SP, now, "", ""), "_inner", key);
+    let inner = inner.replace(
+        "<samlp:AuthnRequest ",
+        "<samlp:AuthnRequest xmlns:x=\"urn:x\" ",
+    );
+    let forged = authn_xml(
+        "_forged",
+        SP,
+        now,
+        " AssertionConsumerServiceURL=\"http://evil.test/acs\"",
+        &format!("<samlp:Extensions>{inner}</samlp:Extensions>"),
+    );
+    let page = browser.post_form(
+        "/saml/sso",
+        &[("SAMLRequest", &encode_block(forged.as_bytes()))],
+    );
+    assert_eq!(page.status, 400, "{}", page.body);
+    assert!(!page.body.contains("evil.test"));
+    // The same with the inner request's signature moved up to the forged root.
+    let sig_start = inner.find("<ds:Signature").unwrap();
+    let sig_end = inner.find("</ds:Signature>").unwrap() + "</ds:Signature>".len();
+    let sig = &inner[sig_start..sig_end];
+    let forged2 = authn_xml(
+        "_inner",
+        SP,
+        now,
+        " AssertionConsumerServiceURL=\"http://evil.test/acs\"",
+        sig,
+    );
+    let page = browser.post_form(
+        "/saml/sso",
+        &[("SAMLRequest", &encode_block(forged2.as_bytes()))],
+    );
+    assert_eq!(page.status, 400, "{}", page.body);
+    assert!(refused(&idp, "error_page", "signature is refused"));
+
+    // Replay: the same signed request twice; the second gets RequestDenied at the ACS.
+    let xml = authn_xml("_replay", SP, now, "", "");
+    let q = redirect_query(&xml, Some(key));
+    let first = browser.get(&q);
+    assert!(first.body.contains("name=\"password\""));
+    let second = browser.get(&q);
+    let res = response_of(&second);
+    assert!(res.contains("status:RequestDenied"), "{res}");
+    assert!(res.contains("InResponseTo=\"_replay\""));
+    assert!(!res.contains("Assertion"));
+    assert!(refused(&idp, "RequestDenied", "replay"));
+
+    // Expired IssueInstant.
+    let old = now - time::Duration::hours(1);
+    let xml = authn_xml("_old", SP, old, "", "");
+    let res = response_of(&browser.get(&redirect_query(&xml, Some(key))));
+    assert!(res.contains("status:RequestDenied"), "{res}");
+    assert!(refused(&idp, "RequestDenied", "IssueInstant"));
+
+    // DTD-carrying and oversized XML.
+    let xml = format!(
+        "<!DOCTYPE r [<!ENTITY e \"x\">]>{}",
+        authn_xml("_dtd", SP, now, "", "")
+    );
+    assert_eq!(browser.get(&redirect_query(&xml, Some(key))).status, 400);
+    assert!(refused(&idp, "error_page", "DTD"));
+    let big = authn_xml(
+        "_big",
+        SP,
+        now,
+        "",
+        &format!("<!--{}-->", "a".repeat(200_000)),
+    );
+    assert_eq!(browser.get(&redirect_query(&big, Some(key))).status, 400);
+    assert!(refused(&idp, "error_page", "too large"));
+
+    // Another Destination: Requester.
+    let xml = authn_xml("_dest", SP, now, "", "").replace(SSO, "http://elsewhere.test/sso");
+    let res = response_of(&browser.get(&redirect_query(&xml, Some(key))));
+    assert!(res.contains("status:Requester\""), "{res}");
+    assert!(refused(&idp, "Requester", "Destination"));
+
+    // IsPassive without a session: NoPassive.
+    let xml = authn_xml("_passive", SP, now, " IsPassive=\"true\"", "");
+    let res = response_of(&browser.get(&redirect_query(&xml, Some(key))));
+    assert!(res.contains("status:NoPassive"), "{res}");
+    assert!(refused(&idp, "NoPassive", "IsPassive"));
+
+    // A NameID format the SP is not registered for.
+    let xml = authn_xml(
+        "_nip",
+        SP,
+        now,
+        "",
+        "<samlp:NameIDPolicy Format=\"urn:oasis:names:tc:SAML:2.0:nameid-format:persistent\" AllowCreate=\"true\"/>",
+    );
+    let res = response_of(&browser.get(&redirect_query(&xml, Some(key))));
+    assert!(res.contains("status:InvalidNameIDPolicy"), "{res}");
+
+    // Unsolicited SSO: refused for an SP not allowed to use it.
+    let page = browser.get(&format!("/saml/sso/init?sp={}", enc(SP)));
+    assert_eq!(page.status, 400);
+    assert!(refused(&idp, "error_page", "unsolicited"));
+}
+
+#[test]
+fn unsolicited_sso_for_an_allowed_sp_and_an_sp_gone_from_the_registry() {
+    let domain = Domain::new();
+    let idp = start(&domain);
+    let conf2 = domain.sp_config(&idp, SP2, ACS2);
+    let browser = idp.browser();
+    let page = browser.get(&format!("/saml/sso/init?sp={}&RelayState=home", enc(SP2)));
+    let answer = login_through(&browser, &page);
+    assert_eq!(field(&answer.body, "RelayState").as_deref(), Some("home"));
+    let got = validate(&domain, &conf2, &answer, "-");
+    assert_eq!(got["ok"], true, "{got}");
+    let xml = response_of(&answer);
+    assert!(!xml.contains("InResponseTo"));
+    // Response and Assertion both signed, as this SP's entry says.
+    assert_eq!(xml.matches("<ds:SignatureValue>").count(), 2, "{xml}");
+    assert_eq!(
+        got["name_id_format"],
+        "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"
+    );
+    let persistent = got["name_id"].as_str().unwrap().to_owned();
+    assert!(!persistent.contains("lea"));
+    // Persistent: the same in a new session.
+    let other = idp.browser();
+    let page = other.get(&format!("/saml/sso/init?sp={}", enc(SP2)));
+    let answer = login_through(&other, &page);
+    let got = validate(&domain, &conf2, &answer, "-");
+    assert_eq!(got["name_id"].as_str().unwrap(), persistent);
+
+    // An SP whose entry asks for encryption gets a Responder status, no assertion.
+    let res = response_of(&other.get(&format!("/saml/sso/init?sp={}", enc(SP3))));
+    assert!(res.contains("status:Responder"), "{res}");
+    assert!(!res.contains("Assertion"));
+    assert!(refused(&idp, "Responder", "encrypted"));
+
+    // The SP leaves the registry: its requests now get an error page.
+    let now = OffsetDateTime::now_utc();
+    let q = redirect_query(&authn_xml("_gone0", SP, now, "", ""), Some(&domain.sp_key));
+    assert_eq!(browser.get(&q).status, 200);
+    domain.publish(false);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut n = 0;
+    loop {
+        n += 1;
+        let id = format!("_gone{n}");
+        let q = redirect_query(&authn_xml(&id, SP, now, "", ""), Some(&domain.sp_key));
+        let page = browser.get(&q);
+        if page.status == 403 {
+            assert!(!page.body.contains("SAMLResponse"));
+            break;
+        }
+        assert!(Instant::now() < deadline, "the SP is still served");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert!(refused(&idp, "error_page", "not an active SAML service"));
+}
