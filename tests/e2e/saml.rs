@@ -2,7 +2,8 @@
 //! (`tests/fixtures/saml/pysaml2_sp.py`, using Debian's `xmlsec1`): a signed AuthnRequest
 //! over HTTP-Redirect, the login page, the auto-submitting response form, validated by
 //! pysaml2 (signature, audience, destination, InResponseTo, time), exactly the attributes
-//! released, and a second request in the same session without a password. Then the
+//! released, and a second request in the same session without a password; an SP whose
+//! entry asks for encrypted assertions (AES-256-GCM, RSA-OAEP), decrypted by pysaml2. Then the
 //! refusals, each with its error page or SAML status and its audit event: unknown issuer,
 //! unregistered ACS, missing or bad signature, signature wrapping, replay, expired
 //! IssueInstant, DTD and oversized XML, IsPassive, NameIDPolicy, unsolicited SSO, and an SP
@@ -182,8 +183,8 @@ impl Domain {
             service_toml("unsolicited", SP2, ACS2, &self.sp_pem, true),
         )
         .unwrap();
-        // An SP asking for encrypted assertions (not supported yet: refused, never sent in
-        // clear).
+        // An SP asking for encrypted assertions, its encryption certificate = pysaml2's key
+        // pair.
         let encrypted = service_toml("encrypted", SP3, ACS3, &self.sp_pem, true).replace(
             "[protocol.saml]\n",
             &format!(
@@ -244,7 +245,8 @@ impl Domain {
             "cert": self.sp_cert_path,
             "idp_metadata": md,
             "sign_requests": true,
-            "allow_unsolicited": entity == SP2,
+            "allow_unsolicited": entity == SP2 || entity == SP3,
+            "decrypt": entity == SP3,
         });
         std::fs::write(&conf, json.to_string()).unwrap();
         conf
@@ -299,6 +301,55 @@ fn validate(domain: &Domain, conf: &Path, page: &Page, request_id: &str) -> serd
     let file = domain.tmp.path().join("response.b64");
     std::fs::write(&file, b64).unwrap();
     pysaml2(conf, &["acs", file.to_str().unwrap(), request_id])
+}
+
+fn validate_xml(domain: &Domain, conf: &Path, xml: &str) -> serde_json::Value {
+    let file = domain.tmp.path().join("response-xml.b64");
+    std::fs::write(&file, encode_block(xml.as_bytes())).unwrap();
+    pysaml2(conf, &["acs", file.to_str().unwrap(), "-"])
+}
+
+/// `xml`'s EncryptedAssertion opened with the SP's `key` (openssl: RSA-OAEP, AES-256-GCM),
+/// its plaintext assertion passed through `edit`, sealed again under the same AES key and a
+/// new IV; the Response's own signature (the only one in clear) is dropped.
+fn reseal(xml: &str, key: &PKey<Private>, edit: impl Fn(&str) -> String) -> String {
+    use openssl::symm::{decrypt_aead, encrypt_aead, Cipher};
+    let values: Vec<&str> = xml
+        .split("<xenc:CipherValue>")
+        .skip(1)
+        .map(|s| s.split("</xenc:CipherValue>").next().unwrap())
+        .collect();
+    assert_eq!(values.len(), 2, "{xml}");
+    let rsa = key.rsa().unwrap();
+    let mut aes = vec![0u8; rsa.size() as usize];
+    let n = rsa
+        .private_decrypt(
+            &decode_block(values[0]).unwrap(),
+            &mut aes,
+            openssl::rsa::Padding::PKCS1_OAEP,
+        )
+        .unwrap();
+    aes.truncate(n);
+    let data = decode_block(values[1]).unwrap();
+    let (iv, rest) = data.split_at(12);
+    let (ct, tag) = rest.split_at(rest.len() - 16);
+    let plain = decrypt_aead(Cipher::aes_256_gcm(), &aes, Some(iv), &[], ct, tag).unwrap();
+    let plain = edit(std::str::from_utf8(&plain).unwrap());
+    let iv = [7u8; 12];
+    let mut tag = [0u8; 16];
+    let ct = encrypt_aead(
+        Cipher::aes_256_gcm(),
+        &aes,
+        Some(&iv),
+        &[],
+        plain.as_bytes(),
+        &mut tag,
+    )
+    .unwrap();
+    let sealed = encode_block(&[&iv[..], &ct, &tag].concat());
+    let start = xml.find("<ds:Signature").unwrap();
+    let end = xml.find("</ds:Signature>").unwrap() + "</ds:Signature>".len();
+    format!("{}{}", &xml[..start], &xml[end..]).replace(values[1], &sealed)
 }
 
 fn refused(idp: &TestIdp, outcome: &str, reason_part: &str) -> bool {
@@ -699,11 +750,76 @@ fn unsolicited_sso_for_an_allowed_sp_and_an_sp_gone_from_the_registry() {
     let got = validate(&domain, &conf2, &answer, "-");
     assert_eq!(got["name_id"].as_str().unwrap(), persistent);
 
-    // An SP whose entry asks for encryption gets a Responder status, no assertion.
-    let res = response_of(&other.get(&format!("/saml/sso/init?sp={}", enc(SP3))));
-    assert!(res.contains("status:Responder"), "{res}");
-    assert!(!res.contains("Assertion"));
-    assert!(refused(&idp, "Responder", "encrypted"));
+    // An SP whose entry asks for encryption (in the same session, no password): an
+    // EncryptedAssertion only, nothing readable; pysaml2 decrypts it (xmlsec1, AES-256-GCM,
+    // RSA-OAEP), verifies the assertion's signature and gets exactly the released attributes.
+    let conf3 = domain.sp_config(&idp, SP3, ACS3);
+    let answer = other.get(&format!("/saml/sso/init?sp={}", enc(SP3)));
+    let xml = response_of(&answer);
+    assert!(xml.contains("status:Success"), "{xml}");
+    assert_eq!(xml.matches("<saml:EncryptedAssertion").count(), 1, "{xml}");
+    assert!(xml.contains("http://www.w3.org/2009/xmlenc11#aes256-gcm"));
+    assert!(xml.contains("http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p"));
+    assert!(!xml.contains("<saml:Assertion"), "{xml}");
+    // (Strings that base64 cannot hold, or too long to appear in it by chance.)
+    for clear in [
+        "AttributeValue",
+        "NameID",
+        "Subject",
+        "lea.dupont",
+        "DUPONT",
+        "Léa",
+    ] {
+        assert!(!xml.contains(clear), "{clear} in clear: {xml}");
+    }
+    let got = validate(&domain, &conf3, &answer, "-");
+    assert_eq!(got["ok"], true, "{got}");
+    let attributes = got["attributes"].as_object().unwrap();
+    let mut names: Vec<&str> = attributes.keys().map(String::as_str).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["givenName", "sn", "uid"], "{got}");
+    assert_eq!(attributes["uid"], serde_json::json!(["lea.dupont"]));
+    assert_eq!(attributes["sn"], serde_json::json!(["DUPONT"]));
+    assert_eq!(attributes["givenName"], serde_json::json!(["Léa"]));
+    let name_id = got["name_id"].as_str().unwrap();
+    assert!(name_id.len() > 8 && !xml.contains(name_id), "{got}");
+    let issued = idp
+        .events()
+        .into_iter()
+        .any(|e| matches!(e, AuditEvent::SamlAssertionIssued { sp, .. } if sp == SP3));
+    assert!(issued);
+    // The assertion's signature is checked after decryption: resealed as it was (and the
+    // Response's signature dropped, pysaml2 not requiring one) it passes; with an attribute
+    // value changed inside, pysaml2 refuses it.
+    let got = validate_xml(
+        &domain,
+        &conf3,
+        &reseal(&xml, &domain.sp_key, str::to_owned),
+    );
+    assert_eq!(got["ok"], true, "{got}");
+    let forged = reseal(&xml, &domain.sp_key, |a| {
+        assert!(a.starts_with("<saml:Assertion") && a.contains("<ds:SignatureValue>"));
+        a.replace(">lea.dupont<", ">admin<")
+    });
+    let got = validate_xml(&domain, &conf3, &forged);
+    assert_eq!(got["ok"], false, "{got}");
+    assert!(
+        got["error"].as_str().unwrap().contains("SignatureError"),
+        "{got}"
+    );
+    // The same SP with a signature-only key and no encryption key pair cannot read it.
+    let mut plain: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&conf3).unwrap()).unwrap();
+    plain["decrypt"] = false.into();
+    let conf_plain = domain.tmp.path().join("sp-plain.json");
+    std::fs::write(&conf_plain, plain.to_string()).unwrap();
+    let answer = other.get(&format!("/saml/sso/init?sp={}", enc(SP3)));
+    let got = validate(&domain, &conf_plain, &answer, "-");
+    assert_eq!(got["ok"], false, "{got}");
+    assert!(
+        got["error"].as_str().unwrap().contains("Missing assertion"),
+        "{got}"
+    );
 
     // The SP leaves the registry: its requests now get an error page.
     let now = OffsetDateTime::now_utc();

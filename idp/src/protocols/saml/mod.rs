@@ -10,9 +10,11 @@
 //! the chosen ACS with a SAML status. An accepted request becomes a server-side [`Pending`]
 //! (in the `TicketStore`) that the login form names by an opaque reference. Pages and
 //! cookies are the web front-end's (`web::saml`); this module knows no HTTP framework.
-//! Single logout and encrypted assertions are not implemented yet: the session's
-//! `services` entries written here ([`Saml::session_entry`]) carry what SLO will need, and
-//! `response.rs` says where encryption splices in.
+//! Assertions are encrypted (sign-then-encrypt, AES-256-GCM + RSA-OAEP, `response.rs`) for
+//! SPs whose entry asks for it, with their registered encryption certificate only; such an
+//! SP without a usable one gets a Responder status, never a plaintext assertion.
+//! Single logout is not implemented yet: the session's `services` entries written here
+//! ([`Saml::session_entry`]) carry what SLO will need.
 
 pub mod bindings;
 pub mod error;
@@ -481,6 +483,7 @@ impl Saml {
             cert_der: self.identity.certificate_der.clone(),
             sign_assertion: sp.is_none_or(|s| s.sign_assertion || s.want_assertions_signed),
             sign_response: sp.is_some_and(|s| s.sign_response),
+            encrypt_for: None,
             algorithm: match sp.map(|s| (s.signature_algorithm, s.allow_sha1)) {
                 Some((SignatureAlgorithm::RsaSha512, _)) => SignatureAlgorithm::RsaSha512.uri(),
                 // SHA-1 only where the partner's entry allows it.
@@ -496,8 +499,10 @@ impl Saml {
         status: Option<Status>,
         assertion: Option<response::AssertionData>,
         sp: Option<&SamlSettings>,
+        encrypt_for: Option<openssl::pkey::PKey<openssl::pkey::Public>>,
     ) -> Result<String, Refusal> {
-        let signing = self.signing_for(sp);
+        let mut signing = self.signing_for(sp);
+        signing.encrypt_for = encrypt_for;
         let issuer = self.identity.entity_id.clone();
         let acs = p.acs.clone();
         let irt = p.request_id.clone();
@@ -527,7 +532,7 @@ impl Saml {
         let now = self.clock.now();
         let svc = self.federation.saml_service_with_registry(&p.sp, now);
         let sp = svc.as_ref().and_then(|(_, s)| s.saml());
-        let html = self.post(p, Some(status), None, sp).await?;
+        let html = self.post(p, Some(status), None, sp, None).await?;
         Ok(PostAnswer {
             acs: p.acs.clone(),
             csp: response::post_csp(&p.acs),
@@ -574,16 +579,23 @@ impl Saml {
         let sp = service
             .saml()
             .ok_or_else(|| Refusal::page("not a SAML service"))?;
-        if sp.encrypt_assertion {
-            // Never a plaintext assertion to an SP whose entry asks for encryption.
-            return self
-                .refuse_to_acs(
-                    p,
-                    Status::Responder,
-                    "encrypted assertions are not supported yet",
-                )
-                .await;
-        }
+        // Never a plaintext assertion to an SP whose entry asks for encryption.
+        let encrypt_for = if sp.encrypt_assertion {
+            match response::encryption_key(&sp.encryption_certificates) {
+                Some(key) => Some(key),
+                None => {
+                    return self
+                        .refuse_to_acs(
+                            p,
+                            Status::Responder,
+                            "encrypted assertions wanted but no usable encryption certificate (RSA, 2048 bits or more) is registered",
+                        )
+                        .await;
+                }
+            }
+        } else {
+            None
+        };
         let person = self
             .directory
             .person(&session.person)
@@ -666,7 +678,9 @@ impl Saml {
             lifetime: self.lifetime,
             attributes,
         };
-        let html = self.post(p, None, Some(data), Some(sp)).await?;
+        let html = self
+            .post(p, None, Some(data), Some(sp), encrypt_for)
+            .await?;
         tracing::info!(sp = %p.sp, session = %session.audit_ref, "SAML assertion issued");
         self.audit.record(
             now,

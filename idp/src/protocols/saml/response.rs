@@ -2,12 +2,15 @@
 //! trap 1). The XML is written with quick-xml's escaping from our own values; signatures
 //! (RSA-SHA256, exclusive c14n, enveloped) are placed right after each signed element's
 //! `Issuer`, as the schema wants. The Assertion is signed on its own first, then spliced
-//! into the Response, which is signed last when the SP wants it. Encrypted assertions
-//! (EncryptedAssertion, AES-GCM + RSA-OAEP) would wrap the signed assertion at
-//! [`build_response`]'s splice point: not done yet.
+//! into the Response, which is signed last when the SP wants it. For SPs whose entry asks
+//! for it, the signed assertion is then encrypted (sign-then-encrypt) into an
+//! `EncryptedAssertion` ([`encrypt_assertion`]): AES-256-GCM (XML Encryption 1.1) under a
+//! fresh key, the key wrapped with RSA-OAEP (`rsa-oaep-mgf1p`, SHA-1 digest and MGF1, the
+//! form xmlsec1, pysaml2 and Shibboleth all accept) for the SP's registered encryption
+//! certificate only.
 
 use base64::Engine as _;
-use openssl::pkey::{PKey, Private};
+use openssl::pkey::{PKey, Private, Public};
 use quick_xml::escape::escape;
 use time::OffsetDateTime;
 
@@ -35,7 +38,7 @@ pub struct AssertionData {
     pub attributes: Vec<(Released, &'static str)>,
 }
 
-/// How the Response is signed (per the SP's registry entry).
+/// How the Response is signed, and the assertion encrypted (per the SP's registry entry).
 pub struct Signing {
     pub key: PKey<Private>,
     pub cert_der: Vec<u8>,
@@ -43,7 +46,21 @@ pub struct Signing {
     pub algorithm: &'static str,
     pub sign_assertion: bool,
     pub sign_response: bool,
+    /// Encrypt the (signed) assertion for this RSA key, from the SP's registered
+    /// encryption certificate.
+    pub encrypt_for: Option<PKey<Public>>,
 }
+
+/// XML Encryption 1.1 AES-256-GCM (data).
+pub const AES256_GCM: &str = "http://www.w3.org/2009/xmlenc11#aes256-gcm";
+/// RSA-OAEP key transport, SHA-1 digest and MGF1 (XML Encryption 1.0).
+pub const RSA_OAEP_MGF1P: &str = "http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p";
+const XENC_NS: &str = "http://www.w3.org/2001/04/xmlenc#";
+const XENC_ELEMENT: &str = "http://www.w3.org/2001/04/xmlenc#Element";
+const DS_NS: &str = "http://www.w3.org/2000/09/xmldsig#";
+const SHA1_DIGEST: &str = "http://www.w3.org/2000/09/xmldsig#sha1";
+const GCM_IV_LEN: usize = 12;
+const GCM_TAG_LEN: usize = 16;
 
 #[derive(Debug, thiserror::Error)]
 #[error("SAML response not signed: {0}")]
@@ -173,6 +190,11 @@ pub fn build_response(
             }
         }
     };
+    // Sign-then-encrypt: the signed assertion is what the SP gets back after decrypting.
+    let assertion_xml = match (&signing.encrypt_for, assertion_xml.is_empty()) {
+        (Some(key), false) => encrypt_assertion(&assertion_xml, key)?,
+        _ => assertion_xml,
+    };
     let id = new_id();
     let template = if signing.sign_response {
         sig_template(&id, signing)
@@ -197,6 +219,67 @@ pub fn build_response(
     } else {
         Ok(xml)
     }
+}
+
+/// `saml:EncryptedAssertion` holding `assertion` (the whole signed element): AES-256-GCM
+/// under a fresh random 256-bit key and 96-bit IV, CipherValue = base64(IV || ciphertext ||
+/// tag) as XML Encryption 1.1 says; the key wrapped with RSA-OAEP (SHA-1, MGF1-SHA1) for
+/// `recipient`, the SP's registered encryption key. No KeyInfo names the recipient key:
+/// SPs try their own decryption keys.
+pub fn encrypt_assertion(assertion: &str, recipient: &PKey<Public>) -> Result<String, SignError> {
+    let fail = |what: &str, e: openssl::error::ErrorStack| SignError(format!("{what}: {e}"));
+    let mut key = [0u8; 32];
+    openssl::rand::rand_bytes(&mut key).map_err(|e| fail("random key", e))?;
+    let mut iv = [0u8; GCM_IV_LEN];
+    openssl::rand::rand_bytes(&mut iv).map_err(|e| fail("random IV", e))?;
+    let mut tag = [0u8; GCM_TAG_LEN];
+    let ciphertext = openssl::symm::encrypt_aead(
+        openssl::symm::Cipher::aes_256_gcm(),
+        &key,
+        Some(&iv),
+        &[],
+        assertion.as_bytes(),
+        &mut tag,
+    )
+    .map_err(|e| fail("AES-256-GCM", e))?;
+    let mut data = Vec::with_capacity(GCM_IV_LEN + ciphertext.len() + GCM_TAG_LEN);
+    data.extend_from_slice(&iv);
+    data.extend_from_slice(&ciphertext);
+    data.extend_from_slice(&tag);
+    let rsa = recipient
+        .rsa()
+        .map_err(|e| fail("the encryption key is not RSA", e))?;
+    let mut wrapped = vec![0u8; usize::try_from(rsa.size()).unwrap_or(0)];
+    let n = rsa
+        .public_encrypt(&key, &mut wrapped, openssl::rsa::Padding::PKCS1_OAEP)
+        .map_err(|e| fail("RSA-OAEP", e))?;
+    wrapped.truncate(n);
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    Ok(format!(
+        "<saml:EncryptedAssertion xmlns:saml=\"{ASSERTION_NS}\">\
+<xenc:EncryptedData xmlns:xenc=\"{XENC_NS}\" Id=\"{id}\" Type=\"{XENC_ELEMENT}\">\
+<xenc:EncryptionMethod Algorithm=\"{AES256_GCM}\"/>\
+<ds:KeyInfo xmlns:ds=\"{DS_NS}\"><xenc:EncryptedKey>\
+<xenc:EncryptionMethod Algorithm=\"{RSA_OAEP_MGF1P}\"><ds:DigestMethod Algorithm=\"{SHA1_DIGEST}\"/></xenc:EncryptionMethod>\
+<xenc:CipherData><xenc:CipherValue>{key}</xenc:CipherValue></xenc:CipherData>\
+</xenc:EncryptedKey></ds:KeyInfo>\
+<xenc:CipherData><xenc:CipherValue>{value}</xenc:CipherValue></xenc:CipherData>\
+</xenc:EncryptedData></saml:EncryptedAssertion>",
+        id = new_id(),
+        key = b64(&wrapped),
+        value = b64(&data),
+    ))
+}
+
+/// The RSA public key of the first usable certificate among the SP's registered encryption
+/// certificates (PEM): parsed, RSA of at least 2048 bits. None when there is none.
+pub fn encryption_key(certificates: &[String]) -> Option<PKey<Public>> {
+    certificates.iter().find_map(|pem| {
+        let cert = openssl::x509::X509::from_pem(pem.as_bytes()).ok()?;
+        let key = cert.public_key().ok()?;
+        let rsa = key.rsa().ok()?;
+        (rsa.size() >= 256).then_some(key)
+    })
 }
 
 /// The HTTP-POST binding's page: a form posting `SAMLResponse` (and `RelayState`) to the

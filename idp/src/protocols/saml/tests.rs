@@ -314,6 +314,7 @@ fn response_is_signed_and_verifies() {
         sign_assertion: true,
         sign_response: true,
         algorithm: federation_metadata::xmlsig::RSA_SHA256,
+        encrypt_for: None,
     };
     let xml = response::build_response(
         "https://idp/saml/metadata",
@@ -338,4 +339,149 @@ fn response_is_signed_and_verifies() {
     assert_eq!(v.root_name, "Assertion");
     let tampered = assertion.replace("a&lt;b", "a&lt;c");
     assert!(federation_metadata::xmlsig::verify_enveloped(&tampered, &cert).is_err());
+}
+
+/// Decrypts an `EncryptedAssertion` written by `response::encrypt_assertion` with openssl:
+/// unwraps the key (RSA-OAEP) and opens AES-256-GCM (IV || ciphertext || tag).
+fn decrypt_assertion(
+    xml: &str,
+    key: &PKey<Private>,
+) -> Result<Vec<u8>, openssl::error::ErrorStack> {
+    let values: Vec<&str> = xml
+        .split("<xenc:CipherValue>")
+        .skip(1)
+        .map(|s| s.split("</xenc:CipherValue>").next().unwrap())
+        .collect();
+    assert_eq!(values.len(), 2, "{xml}");
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let wrapped = b64.decode(values[0]).unwrap();
+    let data = b64.decode(values[1]).unwrap();
+    let rsa = key.rsa().unwrap();
+    let mut aes = vec![0u8; rsa.size() as usize];
+    let n = rsa
+        .private_decrypt(&wrapped, &mut aes, openssl::rsa::Padding::PKCS1_OAEP)
+        .unwrap();
+    assert_eq!(n, 32, "a 256-bit key");
+    let (iv, rest) = data.split_at(12);
+    let (ciphertext, tag) = rest.split_at(rest.len() - 16);
+    openssl::symm::decrypt_aead(
+        openssl::symm::Cipher::aes_256_gcm(),
+        &aes[..n],
+        Some(iv),
+        &[],
+        ciphertext,
+        tag,
+    )
+}
+
+#[test]
+fn encrypted_assertion_decrypts_to_the_signed_assertion() {
+    let (idp_key, idp_cert) = federation_metadata::keys::generate_self_signed("idp", 1).unwrap();
+    let (sp_key, sp_cert) = federation_metadata::keys::generate_self_signed("sp", 1).unwrap();
+    let sp_pem = String::from_utf8(sp_cert.to_pem().unwrap()).unwrap();
+    let sp_public = response::encryption_key(&["not a cert".into(), sp_pem]).unwrap();
+
+    // encrypt_assertion alone: exactly the bytes given, back; fresh key and IV each time.
+    let signed = "<saml:Assertion xmlns:saml=\"urn:oasis:names:tc:SAML:2.0:assertion\" ID=\"_a\">é</saml:Assertion>";
+    let one = response::encrypt_assertion(signed, &sp_public).unwrap();
+    let two = response::encrypt_assertion(signed, &sp_public).unwrap();
+    assert_ne!(one, two);
+    assert_eq!(decrypt_assertion(&one, &sp_key).unwrap(), signed.as_bytes());
+    assert!(one.contains(response::AES256_GCM) && one.contains(response::RSA_OAEP_MGF1P));
+    // The tag is checked: one flipped byte and nothing comes out.
+    let start = one.rfind("<xenc:CipherValue>").unwrap() + "<xenc:CipherValue>".len();
+    let flipped = if &one[start + 20..start + 21] == "A" {
+        "B"
+    } else {
+        "A"
+    };
+    let mut tampered = one.clone();
+    tampered.replace_range(start + 20..start + 21, flipped);
+    assert!(decrypt_assertion(&tampered, &sp_key).is_err());
+
+    // Through build_response: sign-then-encrypt, nothing readable left in the Response.
+    let now = datetime!(2026-01-01 10:00 UTC);
+    let data = response::AssertionData {
+        issuer: "https://idp/saml/metadata".into(),
+        audience: "https://sp".into(),
+        recipient: "https://sp/acs".into(),
+        in_response_to: Some("_abc".into()),
+        name_id: "_secret_name_id".into(),
+        name_id_format: NameIdFormat::Transient.urn(),
+        session_index: "_s".into(),
+        authn_instant: now,
+        now,
+        lifetime: time::Duration::seconds(300),
+        attributes: vec![(
+            crate::release::Released {
+                name: "uid".into(),
+                values: vec!["lea.secret".into()],
+            },
+            federation_metadata::model::NameFormat::Basic.urn(),
+        )],
+    };
+    let signing = response::Signing {
+        key: idp_key,
+        cert_der: idp_cert.to_der().unwrap(),
+        sign_assertion: true,
+        sign_response: true,
+        algorithm: federation_metadata::xmlsig::RSA_SHA256,
+        encrypt_for: Some(sp_public),
+    };
+    let xml = response::build_response(
+        "https://idp/saml/metadata",
+        "https://sp/acs",
+        Some("_abc"),
+        now,
+        None,
+        Some(&data),
+        &signing,
+    )
+    .unwrap();
+    assert!(xml.contains("<saml:EncryptedAssertion"));
+    assert!(!xml.contains("<saml:Assertion"));
+    assert!(!xml.contains("lea.secret") && !xml.contains("_secret_name_id"));
+    // The Response (signed over the encrypted form) verifies.
+    let v = federation_metadata::xmlsig::verify_enveloped(&xml, &idp_cert).unwrap();
+    assert_eq!(v.root_name, "Response");
+    let assertion = String::from_utf8(decrypt_assertion(&xml, &sp_key).unwrap()).unwrap();
+    assert!(assertion.starts_with("<saml:Assertion"));
+    assert!(assertion.contains("lea.secret"));
+    let v = federation_metadata::xmlsig::verify_enveloped(&assertion, &idp_cert).unwrap();
+    assert_eq!(v.root_name, "Assertion");
+
+    // No usable certificate: none is chosen (then `answer` refuses with Responder).
+    assert!(response::encryption_key(&[]).is_none());
+    let ec = openssl::ec::EcKey::generate(
+        &openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1).unwrap(),
+    )
+    .unwrap();
+    let weak = openssl::rsa::Rsa::generate(1024).unwrap();
+    for key in [
+        PKey::from_ec_key(ec).unwrap(),
+        PKey::from_rsa(weak).unwrap(),
+    ] {
+        let pem = String::from_utf8(self_signed(&key).to_pem().unwrap()).unwrap();
+        assert!(response::encryption_key(&[pem]).is_none());
+    }
+    assert!(response::encryption_key(&[
+        "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n".into()
+    ])
+    .is_none());
+}
+
+fn self_signed(key: &PKey<Private>) -> openssl::x509::X509 {
+    let mut b = openssl::x509::X509::builder().unwrap();
+    let mut name = openssl::x509::X509NameBuilder::new().unwrap();
+    name.append_entry_by_text("CN", "sp").unwrap();
+    let name = name.build();
+    b.set_subject_name(&name).unwrap();
+    b.set_issuer_name(&name).unwrap();
+    b.set_pubkey(key).unwrap();
+    b.set_not_before(&openssl::asn1::Asn1Time::days_from_now(0).unwrap())
+        .unwrap();
+    b.set_not_after(&openssl::asn1::Asn1Time::days_from_now(1).unwrap())
+        .unwrap();
+    b.sign(key, MessageDigest::sha256()).unwrap();
+    b.build()
 }
