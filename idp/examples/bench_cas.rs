@@ -20,90 +20,18 @@
 //! JSON-lines file as in production. Tickets live 300 s here (10 s by default) so that the
 //! tickets of the issuing phase are still valid in the validation phase.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::sync::Arc;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
-use idp::app::{self, Backends};
-use idp::audit::JsonLinesAudit;
-use idp::authn::PasswordHasher;
-use idp::backends::directory::embedded::EmbeddedDirectory;
-use idp::model::{AccountState, Category, Credentials, Person, PersonKey};
-use idp::ports::{Directory, DirectoryWriter, SystemClock};
 use idp::protocols::cas::url::encode;
-use idp::settings::Settings;
+
+#[path = "bench_common/mod.rs"]
+mod common;
+
+use common::{pick, Conn, MAX_PHASE};
 
 const SERVICE: &str = "https://0350001a.index-education.net/pronote/eleve.html";
-const LOGIN: &str = "camille.durand";
-const PASSWORD: &str = "Bench-Mark-2026";
-/// Upper bound of one phase of one run.
-const MAX_PHASE: Duration = Duration::from_secs(60);
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .max_redirects(0)
-        .http_status_as_error(false)
-        .build()
-        .into()
-}
-
-fn person(hash: String) -> Person {
-    let attrs = [
-        ("sn", "DURAND"),
-        ("givenName", "Camille"),
-        ("ENTPersonDateNaissance", "03/04/2010"),
-        ("ENTPersonCodePostal", "35000"),
-        ("ENTPersonStructRattach", "9001"),
-        ("ENTEleveClasses", "9001$2NDE A"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), vec![v.to_owned()]))
-    .collect();
-    let today = time::OffsetDateTime::now_utc().date();
-    Person {
-        key: PersonKey::new("02", "5101"),
-        category: Category::Eleve,
-        login: LOGIN.into(),
-        gar_id: "gar-5101".into(),
-        state: AccountState::Active,
-        attributes: attrs,
-        credentials: Credentials {
-            password_hash: Some(hash),
-            activation_code: None,
-            password_changed_at: None,
-        },
-        created_on: today,
-        updated_on: today,
-    }
-}
-
-/// Logs in once through the form; returns the `Cookie` header value of the session.
-fn login(base: &str) -> anyhow::Result<String> {
-    let a = agent();
-    let mut form = a.get(format!("{base}/login")).call()?;
-    let body = form.body_mut().read_to_string()?;
-    let marker = "name=\"csrf\" value=\"";
-    let start = body.find(marker).ok_or(anyhow!("no csrf"))? + marker.len();
-    let end = start + body[start..].find('"').ok_or(anyhow!("no csrf end"))?;
-    let res = a.post(format!("{base}/login")).send_form([
-        ("csrf", &body[start..end]),
-        ("login", LOGIN),
-        ("password", PASSWORD),
-    ])?;
-    if res.status().as_u16() != 303 {
-        bail!("login failed: {}", res.status());
-    }
-    let jar = a.cookie_jar_lock();
-    let cookie = jar
-        .iter()
-        .map(|c| format!("{}={}", c.name(), c.value()))
-        .collect::<Vec<_>>()
-        .join("; ");
-    jar.release();
-    Ok(cookie)
-}
 
 fn issue(c: &mut Conn, path: &str) -> anyhow::Result<String> {
     let res = c.get(path)?;
@@ -114,70 +42,6 @@ fn issue(c: &mut Conn, path: &str) -> anyhow::Result<String> {
     Ok(t.to_owned())
 }
 
-/// One keep-alive connection: GET requests with a cookie, answers read fully.
-struct Conn {
-    reader: BufReader<TcpStream>,
-    host: String,
-    cookie: String,
-}
-
-/// An answer: status, `Location` header, body.
-struct Answer {
-    status: u16,
-    location: Option<String>,
-    body: String,
-}
-
-impl Conn {
-    fn open(addr: std::net::SocketAddr, cookie: String) -> anyhow::Result<Self> {
-        let stream = TcpStream::connect(addr)?;
-        stream.set_nodelay(true)?;
-        Ok(Self {
-            reader: BufReader::new(stream),
-            host: addr.to_string(),
-            cookie,
-        })
-    }
-
-    fn get(&mut self, path: &str) -> anyhow::Result<Answer> {
-        let req = format!(
-            "GET {path} HTTP/1.1\r\nHost: {}\r\nCookie: {}\r\n\r\n",
-            self.host, self.cookie
-        );
-        self.reader.get_mut().write_all(req.as_bytes())?;
-        let mut line = String::new();
-        self.reader.read_line(&mut line)?;
-        let status: u16 = line
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .ok_or(anyhow!("bad status line: {line:?}"))?;
-        let mut length = 0usize;
-        let mut location = None;
-        loop {
-            line.clear();
-            self.reader.read_line(&mut line)?;
-            if line == "\r\n" || line.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = line.split_once(':') {
-                if k.eq_ignore_ascii_case("content-length") {
-                    length = v.trim().parse()?;
-                } else if k.eq_ignore_ascii_case("location") {
-                    location = Some(v.trim().to_owned());
-                }
-            }
-        }
-        let mut body = vec![0u8; length];
-        self.reader.read_exact(&mut body)?;
-        Ok(Answer {
-            status,
-            location,
-            body: String::from_utf8(body)?,
-        })
-    }
-}
-
 struct Run {
     issued_per_s: f64,
     validated_per_s: f64,
@@ -185,7 +49,7 @@ struct Run {
     p99: Duration,
 }
 
-fn run(addr: std::net::SocketAddr, cookies: &[String], per_run: usize) -> anyhow::Result<Run> {
+fn run(addr: SocketAddr, cookies: &[String], per_run: usize) -> anyhow::Result<Run> {
     let each = per_run / cookies.len();
     let issue_path = format!("/login?service={}", encode(SERVICE));
     // Phase 1: issue.
@@ -252,12 +116,11 @@ fn run(addr: std::net::SocketAddr, cookies: &[String], per_run: usize) -> anyhow
         bail!("nothing validated");
     }
     lat.sort();
-    let pick = |q: f64| lat[((lat.len() as f64 * q) as usize).min(lat.len() - 1)];
     Ok(Run {
         issued_per_s,
         validated_per_s,
-        p50: pick(0.50),
-        p99: pick(0.99),
+        p50: pick(&lat, 0.50),
+        p99: pick(&lat, 0.99),
     })
 }
 
@@ -272,27 +135,10 @@ fn main() -> anyhow::Result<()> {
     let workers = args.get(2).copied().unwrap_or(2).max(1);
 
     let tmp = tempfile::tempdir()?;
-    let mut settings = idp::cli::demo::settings_for(Settings::default(), tmp.path(), "127.0.0.1:0");
-    settings.server.workers = workers;
+    let mut settings = common::settings(tmp.path(), workers);
     settings.cas.service_ticket_lifetime_secs = 300;
-    settings.passwords.argon2_memory_kib = 1024;
-    settings.passwords.argon2_iterations = 1;
-    settings.passwords.argon2_lanes = 1;
     idp::cli::demo::prepare_federation(&mut settings)?;
-    let directory = Arc::new(EmbeddedDirectory::open(&settings.directory.path)?);
-    let hash = PasswordHasher::new(&settings.passwords)?.hash(PASSWORD)?;
-    let mut txn = directory.begin()?;
-    txn.put_person(&person(hash))?;
-    txn.commit()?;
-    let audit = Arc::new(JsonLinesAudit::open(&settings.audit.path)?);
-    let reader: Arc<dyn Directory> = directory;
-    let backends = Backends::with(reader, audit, Arc::new(SystemClock));
-    let server = app::spawn(&settings, backends, "127.0.0.1:0")?;
-    let base = server.url();
-    let addr = server.addr;
-    let cookies: Vec<String> = (0..threads)
-        .map(|_| login(&base))
-        .collect::<anyhow::Result<_>>()?;
+    let (server, addr, cookies) = common::start(&settings, threads)?;
     // Warm-up.
     run(addr, &cookies, 2_000.max(threads))?;
     println!(

@@ -30,98 +30,27 @@
 //! `RUST_LOG=off`); the audit trail is written to its JSON-lines file as in production.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::Write;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
 use base64::Engine as _;
-use idp::app::{self, Backends};
-use idp::audit::JsonLinesAudit;
-use idp::authn::PasswordHasher;
-use idp::backends::directory::embedded::EmbeddedDirectory;
-use idp::model::{AccountState, Category, Credentials, Person, PersonKey};
-use idp::ports::{Directory, DirectoryWriter, SystemClock};
 use idp::protocols::cas::url::encode;
-use idp::settings::Settings;
 use openssl::pkey::{PKey, Private};
+
+#[path = "bench_common/mod.rs"]
+mod common;
+
+use common::{pick, Answer, Conn, MAX_PHASE};
 
 /// GAR's entity in the demo trust domain (assertions signed, RSA-SHA256).
 const SP: &str = "https://sp-auth.partenaire.gar.education.fr/demo";
-const LOGIN: &str = "camille.durand";
-const PASSWORD: &str = "Bench-Mark-2026";
-/// Upper bound of one phase of one run.
-const MAX_PHASE: Duration = Duration::from_secs(60);
 const PROTOCOL_NS: &str = "urn:oasis:names:tc:SAML:2.0:protocol";
 const ASSERTION_NS: &str = "urn:oasis:names:tc:SAML:2.0:assertion";
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .max_redirects(0)
-        .http_status_as_error(false)
-        .build()
-        .into()
-}
-
-fn person(hash: String) -> Person {
-    let attrs = [
-        ("sn", "DURAND"),
-        ("givenName", "Camille"),
-        ("ENTPersonDateNaissance", "03/04/2010"),
-        ("ENTPersonCodePostal", "35000"),
-        ("ENTPersonStructRattach", "9001"),
-        ("ENTEleveClasses", "9001$2NDE A"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), vec![v.to_owned()]))
-    .collect();
-    let today = time::OffsetDateTime::now_utc().date();
-    Person {
-        key: PersonKey::new("02", "5101"),
-        category: Category::Eleve,
-        login: LOGIN.into(),
-        gar_id: "gar-5101".into(),
-        state: AccountState::Active,
-        attributes: attrs,
-        credentials: Credentials {
-            password_hash: Some(hash),
-            activation_code: None,
-            password_changed_at: None,
-        },
-        created_on: today,
-        updated_on: today,
-    }
-}
-
-/// Logs in once through the form; returns the `Cookie` header value of the session.
-fn login(base: &str) -> anyhow::Result<String> {
-    let a = agent();
-    let mut form = a.get(format!("{base}/login")).call()?;
-    let body = form.body_mut().read_to_string()?;
-    let marker = "name=\"csrf\" value=\"";
-    let start = body.find(marker).ok_or(anyhow!("no csrf"))? + marker.len();
-    let end = start + body[start..].find('"').ok_or(anyhow!("no csrf end"))?;
-    let res = a.post(format!("{base}/login")).send_form([
-        ("csrf", &body[start..end]),
-        ("login", LOGIN),
-        ("password", PASSWORD),
-    ])?;
-    if res.status().as_u16() != 303 {
-        bail!("login failed: {}", res.status());
-    }
-    let jar = a.cookie_jar_lock();
-    let cookie = jar
-        .iter()
-        .map(|c| format!("{}={}", c.name(), c.value()))
-        .collect::<Vec<_>>()
-        .join("; ");
-    jar.release();
-    Ok(cookie)
-}
 
 /// The path of one HTTP-Redirect SSO request: a fresh, unsigned AuthnRequest (unique ID,
 /// IssueInstant now), raw DEFLATE, base64, percent-encoded.
@@ -152,19 +81,6 @@ fn paths(count: usize) -> anyhow::Result<Vec<String>> {
     (0..count).map(|_| sso_path()).collect()
 }
 
-/// One keep-alive connection: GET requests with a cookie, answers read fully.
-struct Conn {
-    reader: BufReader<TcpStream>,
-    host: String,
-    cookie: String,
-}
-
-/// An answer: status and body.
-struct Answer {
-    status: u16,
-    body: String,
-}
-
 impl Answer {
     /// 200 with the auto-submitting SAMLResponse form.
     fn check(&self) -> anyhow::Result<()> {
@@ -184,52 +100,6 @@ impl Answer {
     }
 }
 
-impl Conn {
-    fn open(addr: SocketAddr, cookie: String) -> anyhow::Result<Self> {
-        let stream = TcpStream::connect(addr)?;
-        stream.set_nodelay(true)?;
-        Ok(Self {
-            reader: BufReader::new(stream),
-            host: addr.to_string(),
-            cookie,
-        })
-    }
-
-    fn get(&mut self, path: &str) -> anyhow::Result<Answer> {
-        let req = format!(
-            "GET {path} HTTP/1.1\r\nHost: {}\r\nCookie: {}\r\n\r\n",
-            self.host, self.cookie
-        );
-        self.reader.get_mut().write_all(req.as_bytes())?;
-        let mut line = String::new();
-        self.reader.read_line(&mut line)?;
-        let status: u16 = line
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .ok_or(anyhow!("bad status line: {line:?}"))?;
-        let mut length = 0usize;
-        loop {
-            line.clear();
-            self.reader.read_line(&mut line)?;
-            if line == "\r\n" || line.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = line.split_once(':') {
-                if k.eq_ignore_ascii_case("content-length") {
-                    length = v.trim().parse()?;
-                }
-            }
-        }
-        let mut body = vec![0u8; length];
-        self.reader.read_exact(&mut body)?;
-        Ok(Answer {
-            status,
-            body: String::from_utf8(body)?,
-        })
-    }
-}
-
 struct Run {
     per_s: f64,
     paced_target: f64,
@@ -237,10 +107,6 @@ struct Run {
     p50: Duration,
     p99: Duration,
     p99_service: Duration,
-}
-
-fn pick(lat: &[Duration], q: f64) -> Duration {
-    lat[((lat.len() as f64 * q) as usize).min(lat.len() - 1)]
 }
 
 /// Phase 1: as fast as the connections go. Returns responses per second.
@@ -495,29 +361,12 @@ fn main() -> anyhow::Result<()> {
     let paced_secs = args.get(3).copied().unwrap_or(8).max(1) as f64;
 
     let tmp = tempfile::tempdir()?;
-    let mut settings = idp::cli::demo::settings_for(Settings::default(), tmp.path(), "127.0.0.1:0");
-    settings.server.workers = workers;
-    settings.passwords.argon2_memory_kib = 1024;
-    settings.passwords.argon2_iterations = 1;
-    settings.passwords.argon2_lanes = 1;
+    let mut settings = common::settings(tmp.path(), workers);
     idp::cli::demo::prepare_federation(&mut settings)?;
     let key = PKey::private_key_from_pem(&std::fs::read(&settings.saml.signing_key)?)?;
     let cert_der =
         openssl::x509::X509::from_pem(&std::fs::read(&settings.saml.signing_cert)?)?.to_der()?;
-    let directory = Arc::new(EmbeddedDirectory::open(&settings.directory.path)?);
-    let hash = PasswordHasher::new(&settings.passwords)?.hash(PASSWORD)?;
-    let mut txn = directory.begin()?;
-    txn.put_person(&person(hash))?;
-    txn.commit()?;
-    let audit = Arc::new(JsonLinesAudit::open(&settings.audit.path)?);
-    let reader: Arc<dyn Directory> = directory;
-    let backends = Backends::with(reader, audit, Arc::new(SystemClock));
-    let server = app::spawn(&settings, backends, "127.0.0.1:0")?;
-    let base = server.url();
-    let addr = server.addr;
-    let cookies: Vec<String> = (0..threads)
-        .map(|_| login(&base))
-        .collect::<anyhow::Result<_>>()?;
+    let (server, addr, cookies) = common::start(&settings, threads)?;
 
     // One request looked at closely: a signed assertion, GAR's attributes.
     let mut c = Conn::open(addr, cookies[0].clone())?;

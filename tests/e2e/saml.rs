@@ -15,9 +15,9 @@ use std::time::{Duration, Instant};
 
 use federation_metadata::compile::compile_domain;
 use federation_metadata::keys::{generate_self_signed, write_pair};
-use federation_metadata::synthetic::{self, SyntheticDomain};
 use idp::audit::AuditEvent;
 use idp::settings::TrustDomainSettings;
+use idp_tests::registry::{federation_keys, service_header, write_demo_domain};
 use idp_tests::{Browser, Page, TestIdp, ACTIVATION_CODE, LEA_PASSWORD};
 use openssl::base64::{decode_block, encode_block};
 use openssl::hash::MessageDigest;
@@ -53,39 +53,9 @@ fn service_toml(id: &str, entity: &str, acs: &str, sp_pem: &str, idp_init: bool)
     } else {
         (false, "transient")
     };
-    format!(
-        r#"id = "{id}"
-name = "Service {id}"
-description = "SP SAML de test {id}"
-membership = "approved"
-
-[organisation]
-name = "Éditeur {id}"
-url = "https://{id}.editor.example"
-
-[[contacts]]
-kind = "technical"
-email = "tech@{id}.editor.example"
-
-[[contacts]]
-kind = "security"
-email = "security@{id}.editor.example"
-
-[commitments]
-data_protection = "Usage limité aux finalités."
-
-[agreement]
-requested_on = 2025-06-01
-signed_on = 2025-06-01
-start = 2025-06-01
-
-[agreement.terms]
-initial_duration_months = 36
-tacit_renewal_months = 36
-notice_months = 6
-access_until_end_of_school_year = true
-
-[[releases]]
+    let mut t = service_header(id, &format!("SP SAML de test {id}"));
+    t.push_str(&format!(
+        r#"[[releases]]
 name = "uid"
 source = "login"
 purpose = "Compte."
@@ -117,16 +87,16 @@ location = "{acs}"
 index = 0
 is_default = true
 "#
-    )
+    ));
+    t
 }
 
 impl Domain {
     fn new() -> Self {
         let tmp = tempfile::tempdir().unwrap();
-        let (key, cert) = generate_self_signed("Test federation", 30).unwrap();
+        let (fed_key, fed_cert, fed_pem) = federation_keys(tmp.path(), "Test federation");
         let (sp_key, sp_cert) = generate_self_signed("sp.test", 30).unwrap();
         let keys = tmp.path().join("keys");
-        write_pair(&key, &cert, &keys.join("fed.key"), &keys.join("fed.crt")).unwrap();
         write_pair(
             &sp_key,
             &sp_cert,
@@ -135,9 +105,9 @@ impl Domain {
         )
         .unwrap();
         Self {
-            fed_key: keys.join("fed.key"),
-            fed_cert: keys.join("fed.crt"),
-            fed_pem: String::from_utf8(cert.to_pem().unwrap()).unwrap(),
+            fed_key,
+            fed_cert,
+            fed_pem,
             sp_key,
             sp_key_path: keys.join("sp.key"),
             sp_cert_path: keys.join("sp.crt"),
@@ -150,27 +120,7 @@ impl Domain {
     /// SP allowed unsolicited SSO.
     fn publish(&self, with_sp: bool) {
         let src = self.tmp.path().join("src");
-        let _ = std::fs::remove_dir_all(&src);
-        synthetic::write_domain(
-            &src,
-            &SyntheticDomain {
-                id: "test",
-                federation_cert_pem: &self.fed_pem,
-                sp_cert_pem: &self.fed_pem,
-                saml_services: 0,
-                cas_services: 0,
-                idp_base_url: "https://idp.example",
-                start: "2025-06-01",
-            },
-        )
-        .unwrap();
-        let fed = std::fs::read_to_string(src.join("federation.toml")).unwrap();
-        std::fs::write(src.join("federation.toml"), format!("demo = true\n{fed}")).unwrap();
-        let catalogue = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../deploy/federation/demo/attributes.toml"
-        );
-        std::fs::copy(catalogue, src.join("attributes.toml")).unwrap();
+        write_demo_domain(&src, &self.fed_pem);
         if with_sp {
             std::fs::write(
                 src.join("services/pysp.toml"),

@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use federation_metadata::compile::compile_domain;
 use federation_metadata::keys::{generate_self_signed, write_pair};
@@ -43,35 +43,15 @@ join_with = ";"
 purpose = "Espace Pronote."
 "#;
 
-/// One CAS service of the test registry.
-pub struct CasService {
-    pub id: String,
-    /// `prefix` service URL patterns.
-    pub prefixes: Vec<String>,
-    /// Allowed `pgtUrl`s (HTTPS).
-    pub proxy_callbacks: Vec<String>,
-    /// `[[releases]]` tables, TOML.
-    pub releases: String,
-    pub single_logout: bool,
-}
-
-impl CasService {
-    /// A service matching `prefix`, releasing Pronote's attributes, with single logout.
-    pub fn pronote_like(id: &str, prefix: &str) -> Self {
-        Self {
-            id: id.to_owned(),
-            prefixes: vec![prefix.to_owned()],
-            proxy_callbacks: Vec::new(),
-            releases: PRONOTE_RELEASES.to_owned(),
-            single_logout: true,
-        }
-    }
-
-    fn toml(&self) -> String {
-        let mut t = format!(
-            r#"id = "{id}"
+/// The part of a test service's TOML that does not depend on its protocol: `id`, `name`,
+/// `description`, organisation, contacts, commitments and agreement (approved, signed on
+/// 2025-06-01), ending with a blank line; the `[[releases]]` and the `[protocol.*]` table
+/// follow.
+pub fn service_header(id: &str, description: &str) -> String {
+    format!(
+        r#"id = "{id}"
 name = "Service {id}"
-description = "Service CAS de test {id}"
+description = "{description}"
 membership = "approved"
 
 [organisation]
@@ -100,12 +80,85 @@ tacit_renewal_months = 36
 notice_months = 6
 access_until_end_of_school_year = true
 
-{releases}
+"#
+    )
+}
+
+/// Writes at `src` (emptied first) the source of the synthetic demo trust domain `test`
+/// whose federation certificate is `fed_pem`, without services: a demo domain (so
+/// `http://` service URLs on the loopback are accepted) with the demo attribute catalogue.
+pub fn write_demo_domain(src: &Path, fed_pem: &str) {
+    let _ = std::fs::remove_dir_all(src);
+    synthetic::write_domain(
+        src,
+        &SyntheticDomain {
+            id: "test",
+            federation_cert_pem: fed_pem,
+            sp_cert_pem: fed_pem,
+            saml_services: 0,
+            cas_services: 0,
+            idp_base_url: "https://idp.example",
+            start: "2025-06-01",
+        },
+    )
+    .unwrap();
+    // A demo domain: http:// service URLs on the loopback are accepted.
+    let fed = std::fs::read_to_string(src.join("federation.toml")).unwrap();
+    std::fs::write(src.join("federation.toml"), format!("demo = true\n{fed}")).unwrap();
+    // The demo catalogue (birth date, postal code, numeric profiles...).
+    let catalogue = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../deploy/federation/demo/attributes.toml"
+    );
+    std::fs::copy(catalogue, src.join("attributes.toml")).unwrap();
+}
+
+/// Generates a self-signed federation key pair (common name `cn`, 30 days), written to
+/// `dir/keys/fed.key` and `dir/keys/fed.crt`; returns those paths and the certificate's PEM.
+pub fn federation_keys(dir: &Path, cn: &str) -> (PathBuf, PathBuf, String) {
+    let (key, cert) = generate_self_signed(cn, 30).unwrap();
+    let keys = dir.join("keys");
+    write_pair(&key, &cert, &keys.join("fed.key"), &keys.join("fed.crt")).unwrap();
+    (
+        keys.join("fed.key"),
+        keys.join("fed.crt"),
+        String::from_utf8(cert.to_pem().unwrap()).unwrap(),
+    )
+}
+
+/// One CAS service of the test registry.
+pub struct CasService {
+    pub id: String,
+    /// `prefix` service URL patterns.
+    pub prefixes: Vec<String>,
+    /// Allowed `pgtUrl`s (HTTPS).
+    pub proxy_callbacks: Vec<String>,
+    /// `[[releases]]` tables, TOML.
+    pub releases: String,
+    pub single_logout: bool,
+}
+
+impl CasService {
+    /// A service matching `prefix`, releasing Pronote's attributes, with single logout.
+    pub fn pronote_like(id: &str, prefix: &str) -> Self {
+        Self {
+            id: id.to_owned(),
+            prefixes: vec![prefix.to_owned()],
+            proxy_callbacks: Vec::new(),
+            releases: PRONOTE_RELEASES.to_owned(),
+            single_logout: true,
+        }
+    }
+
+    fn toml(&self) -> String {
+        let mut t = service_header(&self.id, &format!("Service CAS de test {}", self.id));
+        let _ = write!(
+            t,
+            r#"{releases}
 [protocol.cas]
 user_attribute = "login"
 single_logout = {slo}
 service_patterns = ["#,
-            id = self.id,
             releases = self.releases,
             slo = self.single_logout,
         );
@@ -142,13 +195,11 @@ impl Default for TestRegistry {
 impl TestRegistry {
     pub fn new() -> Self {
         let tmp = tempfile::tempdir().unwrap();
-        let (key, cert) = generate_self_signed("Test federation", 30).unwrap();
-        let keys = tmp.path().join("keys");
-        write_pair(&key, &cert, &keys.join("fed.key"), &keys.join("fed.crt")).unwrap();
+        let (key, cert, fed_pem) = federation_keys(tmp.path(), "Test federation");
         Self {
-            key: keys.join("fed.key"),
-            cert: keys.join("fed.crt"),
-            fed_pem: String::from_utf8(cert.to_pem().unwrap()).unwrap(),
+            key,
+            cert,
+            fed_pem,
             tmp,
         }
     }
@@ -157,29 +208,7 @@ impl TestRegistry {
     /// the settings that load it.
     pub fn publish(&self, services: &[CasService]) -> TrustDomainSettings {
         let src = self.tmp.path().join("src");
-        let _ = std::fs::remove_dir_all(&src);
-        synthetic::write_domain(
-            &src,
-            &SyntheticDomain {
-                id: "test",
-                federation_cert_pem: &self.fed_pem,
-                sp_cert_pem: &self.fed_pem,
-                saml_services: 0,
-                cas_services: 0,
-                idp_base_url: "https://idp.example",
-                start: "2025-06-01",
-            },
-        )
-        .unwrap();
-        // A demo domain: http:// service URLs on the loopback are accepted.
-        let fed = std::fs::read_to_string(src.join("federation.toml")).unwrap();
-        std::fs::write(src.join("federation.toml"), format!("demo = true\n{fed}")).unwrap();
-        // The demo catalogue (birth date, postal code, numeric profiles...).
-        let catalogue = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../deploy/federation/demo/attributes.toml"
-        );
-        std::fs::copy(catalogue, src.join("attributes.toml")).unwrap();
+        write_demo_domain(&src, &self.fed_pem);
         for s in services {
             std::fs::write(src.join(format!("services/{}.toml", s.id)), s.toml()).unwrap();
         }

@@ -16,15 +16,14 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use federation_metadata::compile::compile_domain;
-use federation_metadata::keys::{generate_self_signed, write_pair};
 use federation_metadata::model::{Binding, NameIdFormat};
 use federation_metadata::saml_import::import_sp_metadata;
 use federation_metadata::source::load_domain;
-use federation_metadata::synthetic::{self, SyntheticDomain};
 use idp::settings::TrustDomainSettings;
 use time::OffsetDateTime;
 
 use crate::apache::{Apache, ApacheConfig};
+use crate::registry::{federation_keys, service_header, write_demo_domain};
 use crate::{Browser, Page};
 
 /// The SAML 2.0 URI attribute name format (`urn:oid:...` names).
@@ -76,13 +75,11 @@ fn toml_str(s: &str) -> String {
 impl SamlRegistry {
     pub fn new() -> Self {
         let tmp = tempfile::tempdir().unwrap();
-        let (key, cert) = generate_self_signed("Test SAML federation", 30).unwrap();
-        let keys = tmp.path().join("keys");
-        write_pair(&key, &cert, &keys.join("fed.key"), &keys.join("fed.crt")).unwrap();
+        let (key, cert, fed_pem) = federation_keys(tmp.path(), "Test SAML federation");
         Self {
-            key: keys.join("fed.key"),
-            cert: keys.join("fed.crt"),
-            fed_pem: String::from_utf8(cert.to_pem().unwrap()).unwrap(),
+            key,
+            cert,
+            fed_pem,
             tmp,
         }
     }
@@ -117,39 +114,10 @@ impl SamlRegistry {
             .expect("imported as a SAML service")
             .clone();
         let id = &s.id;
-        let mut t = format!(
-            r#"id = "{id}"
-name = "Service {id}"
-description = "Service SAML de test {id}"
-membership = "approved"
-
-[organisation]
-name = "Éditeur {id}"
-url = "https://{id}.editor.example"
-
-[[contacts]]
-kind = "technical"
-email = "tech@{id}.editor.example"
-
-[[contacts]]
-kind = "security"
-email = "security@{id}.editor.example"
-
-[commitments]
-data_protection = "Usage limité aux finalités."
-
-[agreement]
-requested_on = 2025-06-01
-signed_on = 2025-06-01
-start = 2025-06-01
-
-[agreement.terms]
-initial_duration_months = 36
-tacit_renewal_months = 36
-notice_months = 6
-access_until_end_of_school_year = true
-
-{releases}
+        let mut t = service_header(id, &format!("Service SAML de test {id}"));
+        let _ = write!(
+            t,
+            r#"{releases}
 [protocol.saml]
 entity_id = {entity}
 name_id_format = "{format}"
@@ -215,27 +183,7 @@ want_assertions_signed = {want}
     /// picks it up within its reload interval).
     pub fn publish(&self, services: &[SamlService]) {
         let src = self.tmp.path().join("src");
-        let _ = std::fs::remove_dir_all(&src);
-        synthetic::write_domain(
-            &src,
-            &SyntheticDomain {
-                id: "test",
-                federation_cert_pem: &self.fed_pem,
-                sp_cert_pem: &self.fed_pem,
-                saml_services: 0,
-                cas_services: 0,
-                idp_base_url: "https://idp.example",
-                start: "2025-06-01",
-            },
-        )
-        .unwrap();
-        let fed = std::fs::read_to_string(src.join("federation.toml")).unwrap();
-        std::fs::write(src.join("federation.toml"), format!("demo = true\n{fed}")).unwrap();
-        let catalogue = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../deploy/federation/demo/attributes.toml"
-        );
-        std::fs::copy(catalogue, src.join("attributes.toml")).unwrap();
+        write_demo_domain(&src, &self.fed_pem);
         let tomls: Vec<(String, String)> = services
             .iter()
             .map(|s| (s.id.clone(), self.service_toml(&src, s)))
