@@ -4,7 +4,8 @@
 //! pysaml2 (signature, audience, destination, InResponseTo, time), exactly the attributes
 //! released, and a second request in the same session without a password; an SP whose
 //! entry asks for encrypted assertions (AES-256-GCM, RSA-OAEP), decrypted by pysaml2. Then the
-//! refusals, each with its error page or SAML status and its audit event: unknown issuer,
+//! SP-initiated single logout (HTTP-Redirect) answered with a signed LogoutResponse that
+//! pysaml2 validates, and its refusals. Then the refusals, each with its error page or SAML status and its audit event: unknown issuer,
 //! unregistered ACS, missing or bad signature, signature wrapping, replay, expired
 //! IssueInstant, DTD and oversized XML, IsPassive, NameIDPolicy, unsolicited SSO, and an SP
 //! gone from the registry.
@@ -33,6 +34,8 @@ const SP3: &str = "http://sp3.test/encrypted";
 const ACS3: &str = "http://127.0.0.1:9/acs3";
 /// The default public URL of the test IdP (its SSO endpoint is the Destination to use).
 const SSO: &str = "http://localhost:8080/saml/sso";
+/// The SingleLogoutService (HTTP-Redirect) registered for the SPs.
+const SLO: &str = "http://127.0.0.1:9/slo";
 
 struct Domain {
     tmp: tempfile::TempDir,
@@ -86,6 +89,10 @@ binding = "http-post"
 location = "{acs}"
 index = 0
 is_default = true
+
+[[protocol.saml.single_logout_services]]
+binding = "http-redirect"
+location = "{SLO}"
 "#
     ));
     t
@@ -197,6 +204,7 @@ impl Domain {
             "sign_requests": true,
             "allow_unsolicited": entity == SP2 || entity == SP3,
             "decrypt": entity == SP3,
+            "slo": SLO,
         });
         std::fs::write(&conf, json.to_string()).unwrap();
         conf
@@ -791,4 +799,171 @@ fn unsolicited_sso_for_an_allowed_sp_and_an_sp_gone_from_the_registry() {
         std::thread::sleep(Duration::from_millis(300));
     }
     assert!(refused(&idp, "error_page", "not an active SAML service"));
+}
+
+/// The path and query of a `/saml/slo` URL pysaml2 redirects to.
+fn slo_path_of(url: &str) -> String {
+    assert!(url.starts_with("http://localhost:8080/saml/slo?"), "{url}");
+    format!("/saml/slo?{}", url.split_once('?').unwrap().1)
+}
+
+/// The XML of the Redirect LogoutResponse in `location`.
+fn logout_response_xml(location: &str) -> String {
+    use std::io::Read as _;
+    let q = location.split_once('?').unwrap().1;
+    let raw = q
+        .split('&')
+        .find_map(|p| p.strip_prefix("SAMLResponse="))
+        .unwrap();
+    let b64 = idp::protocols::saml::bindings::percent_decode(raw).unwrap();
+    let mut out = String::new();
+    flate2::read::DeflateDecoder::new(&decode_block(&b64).unwrap()[..])
+        .read_to_string(&mut out)
+        .unwrap();
+    out
+}
+
+#[test]
+fn sp_initiated_logout_ends_the_session_and_answers_a_signed_logout_response() {
+    let domain = Domain::new();
+    let idp = start(&domain);
+    let conf = domain.sp_config(&idp, SP, ACS);
+    let browser = idp.browser();
+    let req = pysaml2(&conf, &["authn"]);
+    let page = browser.get(&path_of(req["url"].as_str().unwrap()));
+    let answer = login_through(&browser, &page);
+    let got = validate(&domain, &conf, &answer, req["request_id"].as_str().unwrap());
+    assert_eq!(got["ok"], true, "{got}");
+    let name_id = got["name_id"].as_str().unwrap().to_owned();
+    let session_index = got["session_index"].as_str().unwrap().to_owned();
+    assert!(browser.logged_in());
+    let cookie_name = idp_tests::test_settings().sessions.cookie_name;
+    let old_cookie = browser.cookie(&cookie_name).unwrap();
+
+    // Unsigned: refused with an error page, the session untouched.
+    let unsigned = pysaml2(&conf, &["logout", &name_id, &session_index]);
+    let url = unsigned["url"].as_str().unwrap();
+    let bare = url.split("&SigAlg=").next().unwrap();
+    let res = browser.get(&slo_path_of(bare));
+    assert_eq!(res.status, 400, "{}", res.body);
+    assert!(res.location().is_none());
+    assert!(refused(&idp, "error_page", "must be signed"));
+    assert!(browser.logged_in());
+
+    // From an issuer that is not a registered SP: refused, the session untouched.
+    let stranger = domain.sp_config(&idp, "http://unknown.test/stranger-sp", ACS);
+    let r = pysaml2(&stranger, &["logout", &name_id, &session_index]);
+    let res = browser.get(&slo_path_of(r["url"].as_str().unwrap()));
+    assert!(res.status >= 400, "{}", res.body);
+    assert!(res.location().is_none());
+    assert!(refused(&idp, "error_page", "not an active SAML service"));
+    assert!(browser.logged_in());
+
+    // A SessionIndex of no session entry: UnknownPrincipal, nothing ended.
+    let r = pysaml2(&conf, &["logout", &name_id, "_not-this-session"]);
+    let res = browser.get(&slo_path_of(r["url"].as_str().unwrap()));
+    assert_eq!(res.status, 302, "{}", res.body);
+    let location = res.location().unwrap().to_owned();
+    assert!(
+        location.starts_with(&format!("{SLO}?SAMLResponse=")),
+        "{location}"
+    );
+    let xml = logout_response_xml(&location);
+    assert!(xml.contains("status:UnknownPrincipal"), "{xml}");
+    assert!(browser.logged_in());
+
+    // The right one: the session ends, the SP gets Success, signed.
+    let r = pysaml2(&conf, &["logout", &name_id, &session_index]);
+    let request_id = r["request_id"].as_str().unwrap();
+    let res = browser.get(&slo_path_of(r["url"].as_str().unwrap()));
+    assert_eq!(res.status, 302, "{}", res.body);
+    let location = res.location().unwrap().to_owned();
+    assert!(location.contains("&Signature="), "{location}");
+    let checked = pysaml2(&conf, &["slo_response", &location, request_id]);
+    assert_eq!(checked["ok"], true, "{checked}");
+    assert_eq!(
+        checked["status"],
+        "urn:oasis:names:tc:SAML:2.0:status:Success"
+    );
+    assert_eq!(checked["in_response_to"], request_id);
+    assert_eq!(checked["relay_state"], "rs-slo");
+    assert!(!browser.logged_in());
+    let other = idp.browser();
+    other.set_cookie(&cookie_name, &old_cookie);
+    assert!(!other.logged_in());
+    assert!(idp.events().iter().any(|e| matches!(e,
+        AuditEvent::SamlLogout { sp, outcome, .. } if sp == SP && outcome == "Success")));
+}
+
+/// A LogoutRequest written by hand, for the IdP's SLO endpoint.
+fn logout_xml(id: &str, issuer: &str, name_id: &str, session_index: &str) -> String {
+    format!(
+        r#"<samlp:LogoutRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{id}" Version="2.0" IssueInstant="{}" Destination="http://localhost:8080/saml/slo"><saml:Issuer>{issuer}</saml:Issuer><saml:NameID Format="urn:oasis:names:tc:SAML:2.0:nameid-format:transient">{name_id}</saml:NameID><samlp:SessionIndex>{session_index}</samlp:SessionIndex></samlp:LogoutRequest>"#,
+        instant(OffsetDateTime::now_utc())
+    )
+}
+
+#[test]
+fn post_logout_request_with_another_sp_in_the_session_is_a_partial_logout() {
+    let domain = Domain::new();
+    let idp = start(&domain);
+    let conf = domain.sp_config(&idp, SP, ACS);
+    let browser = idp.browser();
+    let req = pysaml2(&conf, &["authn"]);
+    let page = browser.get(&path_of(req["url"].as_str().unwrap()));
+    let answer = login_through(&browser, &page);
+    let got = validate(&domain, &conf, &answer, req["request_id"].as_str().unwrap());
+    assert_eq!(got["ok"], true, "{got}");
+    let name_id = got["name_id"].as_str().unwrap().to_owned();
+    let session_index = got["session_index"].as_str().unwrap().to_owned();
+    // A second SAML SP in the same session.
+    let other = browser.get(&format!("/saml/sso/init?sp={}", enc(SP2)));
+    assert!(
+        other.body.contains(&format!("action=\"{ACS2}\"")),
+        "{}",
+        other.body
+    );
+
+    // Unsigned over POST: refused, nothing ended.
+    let xml = logout_xml("_lo-unsigned", SP, &name_id, &session_index);
+    let res = browser.post_form(
+        "/saml/slo",
+        &[("SAMLRequest", &encode_block(xml.as_bytes()))],
+    );
+    assert_eq!(res.status, 400, "{}", res.body);
+    assert!(browser.logged_in());
+
+    // Signed (enveloped): back on our site, then PartialLogout to the SP's SLO endpoint.
+    let xml = sign_enveloped(
+        &logout_xml("_lo-signed", SP, &name_id, &session_index),
+        "_lo-signed",
+        &domain.sp_key,
+    );
+    let res = browser.post_form(
+        "/saml/slo",
+        &[
+            ("SAMLRequest", &encode_block(xml.as_bytes())),
+            ("RelayState", "rs-post"),
+        ],
+    );
+    assert_eq!(res.status, 200, "{}", res.body);
+    let start = res.body.find("/saml/slo/continue?ref=").unwrap();
+    let end = res.body[start..].find('"').unwrap() + start;
+    let res = browser.get(&res.body[start..end]);
+    assert_eq!(res.status, 302, "{}", res.body);
+    let location = res.location().unwrap().to_owned();
+    assert!(
+        location.starts_with(&format!("{SLO}?SAMLResponse=")),
+        "{location}"
+    );
+    assert!(
+        location.contains("&RelayState=rs-post&SigAlg="),
+        "{location}"
+    );
+    let xml = logout_response_xml(&location);
+    assert!(xml.contains("InResponseTo=\"_lo-signed\""), "{xml}");
+    assert!(xml.contains("status:PartialLogout"), "{xml}");
+    assert!(!browser.logged_in());
+    assert!(idp.events().iter().any(|e| matches!(e,
+        AuditEvent::SamlLogout { sp, outcome, .. } if sp == SP && outcome == "PartialLogout")));
 }

@@ -131,6 +131,14 @@ pub enum AuditEvent {
         outcome: String,
         reason: String,
     },
+    /// An SP-initiated SAML logout answered (`Success`, `PartialLogout` or the refusal
+    /// status).
+    SamlLogout {
+        sp: String,
+        outcome: String,
+        /// The ended session's reference (empty when none was ended).
+        session_ref: String,
+    },
     /// A CAS back-channel logout request sent to a service.
     CasLogoutNotice {
         service: String,

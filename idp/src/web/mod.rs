@@ -101,6 +101,18 @@ pub fn app(
                 .route(web::post().to(saml::sso_post))
                 .default_service(web::to(pages::method_not_allowed)),
         )
+        .service(
+            web::resource("/saml/slo")
+                .app_data(
+                    FormConfig::default()
+                        .limit(crate::protocols::saml::bindings::MAX_ENCODED + 4096)
+                        .error_handler(|err, req| WebError::from_form(&err, req).into()),
+                )
+                .route(web::get().to(saml::slo_redirect))
+                .route(web::post().to(saml::slo_post))
+                .default_service(web::to(pages::method_not_allowed)),
+        )
+        .route("/saml/slo/continue", web::get().to(saml::slo_continue))
         .route("/saml/sso/continue", web::get().to(saml::sso_continue))
         .route("/saml/sso/init", web::get().to(saml::sso_init))
         .route("/entities/{id:.*}", web::get().to(metadata::entity))

@@ -201,10 +201,14 @@ pub async fn logout(
 }
 
 /// Ends the browser's session, if any, and sends the CAS back-channel logout requests to
-/// the services that got a ticket in it: the one logout of the web page and of CAS.
-async fn end_session(req: &HttpRequest, ctx: &Ctx<'_>) -> Result<(), WebError> {
+/// the services that got a ticket in it: the one logout of the web page, of CAS and of
+/// SAML SLO (`web::saml`). Returns the ended session.
+pub(super) async fn end_session(
+    req: &HttpRequest,
+    ctx: &Ctx<'_>,
+) -> Result<Option<crate::model::SsoSession>, WebError> {
     let Some(id) = session_cookie(req, ctx) else {
-        return Ok(());
+        return Ok(None);
     };
     let ended = ctx
         .state
@@ -212,10 +216,22 @@ async fn end_session(req: &HttpRequest, ctx: &Ctx<'_>) -> Result<(), WebError> {
         .end(&id, SessionEndReason::Logout)
         .await
         .or_page(ctx.lang, ctx.name())?;
-    if let Some(session) = ended {
-        ctx.state.cas.single_logout(&session).await;
+    if let Some(session) = &ended {
+        ctx.state.cas.single_logout(session).await;
     }
-    Ok(())
+    Ok(ended)
+}
+
+/// The logged-out page, clearing the session cookie.
+pub(super) fn logged_out(ctx: &Ctx<'_>) -> Result<HttpResponse, WebError> {
+    let page = LoggedOutPage {
+        c: Chrome::new(ctx.lang, ctx.name(), "/", ctx.legal()),
+    };
+    ctx.page(
+        StatusCode::OK,
+        &page,
+        [cookies::session_removal(&ctx.state.settings)],
+    )
 }
 
 /// CAS `GET /logout[?service=…]`: ends the SSO session (as `POST /logout` does), then sends

@@ -9,6 +9,13 @@
 //! and no session the SP gets NoPassive; otherwise the login page carries the reference and
 //! the login completes the SSO (`login::login_submit` → [`after_login`]). An unknown SP or
 //! ACS gets an error page, never a POST.
+//!
+//! Single logout (first part): `GET /saml/slo` and `POST /saml/slo` take an SP-initiated,
+//! signed LogoutRequest; a POSTed one moves to `/saml/slo/continue` as SSO does, for the
+//! session cookie. When its NameID and SessionIndex name an entry of the browser's session,
+//! the session ends through the shared logout (`pages::end_session`, CAS notices included)
+//! and the SP gets Success, or PartialLogout when other SAML SPs remain in the session (no
+//! propagation yet); otherwise nothing ends and the SP gets UnknownPrincipal.
 
 use actix_web::cookie::Cookie;
 use actix_web::http::{header, StatusCode};
@@ -25,7 +32,11 @@ use super::render::{current_session, Ctx};
 use super::state::AppState;
 use crate::model::SsoSession;
 use crate::protocols::cas::{url, MAX_SESSION_SERVICES};
-use crate::protocols::saml::{Incoming, Pending, PostAnswer, Rejection, Status, SP_GONE};
+use crate::protocols::saml::logout::Outcome;
+use crate::protocols::saml::{
+    logout_outcome, Incoming, LogoutAnswer, LogoutPending, Pending, PostAnswer, Rejection, Status,
+    SP_GONE,
+};
 
 #[derive(Deserialize)]
 pub struct SsoForm {
@@ -200,14 +211,7 @@ pub async fn sso_post(
         .await
         .map_err(|_| ctx.error(ErrorKind::Unavailable))?;
     // Back on our own site, where the session cookie is sent.
-    let to = format!("/saml/sso/continue?ref={reference}");
-    let html = format!(
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"0;url={to}\"><title>…</title></head><body>\n<p><a href=\"{to}\">Continuer / Continue</a></p>\n</body></html>\n"
-    );
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .content_type("text/html; charset=utf-8")
-        .body(html))
+    Ok(back_on_site(&format!("/saml/sso/continue?ref={reference}")))
 }
 
 pub async fn sso_continue(
@@ -270,4 +274,127 @@ pub(super) async fn after_login(
         .await
         .ok_or_else(|| ctx.error(ErrorKind::BadRequest))?;
     answer(ctx, &p, session, set).await
+}
+
+/// A refreshing page back to our own site (a cross-site POST carries no session cookie).
+fn back_on_site(to: &str) -> HttpResponse {
+    let html = format!(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"0;url={to}\"><title>…</title></head><body>\n<p><a href=\"{to}\">Continuer / Continue</a></p>\n</body></html>\n"
+    );
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .content_type("text/html; charset=utf-8")
+        .body(html)
+}
+
+/// Matches a checked LogoutRequest with the browser's session, ends it through the shared
+/// logout when it matches, and answers the SP.
+async fn finish_logout(
+    req: &HttpRequest,
+    ctx: &Ctx<'_>,
+    p: LogoutPending,
+) -> Result<HttpResponse, WebError> {
+    let current = current_session(req, ctx).await?;
+    let outcome = current
+        .session
+        .as_ref()
+        .and_then(|s| logout_outcome(&p, s))
+        .unwrap_or(Outcome::Refused(Status::UnknownPrincipal));
+    let ended = if outcome == Outcome::Refused(Status::UnknownPrincipal) {
+        None
+    } else {
+        super::pages::end_session(req, ctx).await?
+    };
+    let answer = ctx
+        .state
+        .saml
+        .logout_answer(&p, outcome, ended.as_ref().map(|s| s.audit_ref.as_str()))
+        .await
+        .map_err(|_| ctx.error(ErrorKind::Unavailable))?;
+    let mut set = Vec::new();
+    if ended.is_some() || current.stale_cookie {
+        set.push(cookies::session_removal(&ctx.state.settings));
+    }
+    match answer {
+        LogoutAnswer::Redirect(url) => {
+            let mut res = HttpResponse::Found();
+            for c in set {
+                res.cookie(c);
+            }
+            Ok(res
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .insert_header((header::LOCATION, url))
+                .finish())
+        }
+        LogoutAnswer::Post(a) => Ok(post_page(a, set)),
+        LogoutAnswer::NoEndpoint if ended.is_some() => super::pages::logged_out(ctx),
+        LogoutAnswer::NoEndpoint => Err(ctx.error(ErrorKind::BadRequest)),
+    }
+}
+
+/// SP-initiated logout over HTTP-Redirect.
+pub async fn slo_redirect(
+    req: HttpRequest,
+    state: Data<AppState>,
+    lang: Lang,
+) -> Result<HttpResponse, WebError> {
+    let ctx = Ctx {
+        state: &state,
+        lang,
+    };
+    match state
+        .saml
+        .check_logout(Incoming::Redirect(req.query_string().to_owned()))
+        .await
+    {
+        Ok(p) => finish_logout(&req, &ctx, p).await,
+        Err(r) => Err(rejected(&ctx, &r)),
+    }
+}
+
+/// SP-initiated logout over HTTP-POST: checked here, finished back on our site.
+pub async fn slo_post(
+    state: Data<AppState>,
+    lang: Lang,
+    form: Form<SsoForm>,
+) -> Result<HttpResponse, WebError> {
+    let ctx = Ctx {
+        state: &state,
+        lang,
+    };
+    let form = form.into_inner();
+    let p = state
+        .saml
+        .check_logout(Incoming::Post {
+            saml_request: form.saml_request,
+            relay_state: form.relay_state,
+        })
+        .await
+        .map_err(|r| rejected(&ctx, &r))?;
+    let reference = state
+        .saml
+        .put_logout(&p)
+        .await
+        .map_err(|_| ctx.error(ErrorKind::Unavailable))?;
+    Ok(back_on_site(&format!("/saml/slo/continue?ref={reference}")))
+}
+
+pub async fn slo_continue(
+    req: HttpRequest,
+    state: Data<AppState>,
+    lang: Lang,
+) -> Result<HttpResponse, WebError> {
+    let ctx = Ctx {
+        state: &state,
+        lang,
+    };
+    let params =
+        url::parse_params(req.query_string()).ok_or_else(|| ctx.error(ErrorKind::BadRequest))?;
+    let reference = url::param(&params, "ref").ok_or_else(|| ctx.error(ErrorKind::BadRequest))?;
+    let p = state
+        .saml
+        .take_logout(reference)
+        .await
+        .ok_or_else(|| ctx.error(ErrorKind::BadRequest))?;
+    finish_logout(&req, &ctx, p).await
 }

@@ -13,11 +13,14 @@
 //! Assertions are encrypted (sign-then-encrypt, AES-256-GCM + RSA-OAEP, `response.rs`) for
 //! SPs whose entry asks for it, with their registered encryption certificate only; such an
 //! SP without a usable one gets a Responder status, never a plaintext assertion.
-//! Single logout is not implemented yet: the session's `services` entries written here
-//! ([`Saml::session_entry`]) carry what SLO will need.
+//! Single logout, first part: SP-initiated LogoutRequests at `/saml/slo` (Redirect and
+//! POST, signed with the SP's registered certificates — required), matched against the
+//! session's `services` entries written here, answered with a signed LogoutResponse to the
+//! SP's registered SingleLogoutService (`logout.rs`). No propagation to other SPs yet.
 
 pub mod bindings;
 pub mod error;
+pub mod logout;
 pub mod nameid;
 pub mod request;
 pub mod response;
@@ -46,6 +49,7 @@ use request::AuthnRequest;
 const PENDING_LIFETIME: Duration = Duration::from_secs(30 * 60);
 const PENDING_PREFIX: &str = "saml-pending:";
 const REPLAY_PREFIX: &str = "saml-request-id:";
+const LOGOUT_PREFIX: &str = "saml-logout:";
 /// Marks the SSO session's `services` entries written by SAML:
 /// `saml <service id> <SessionIndex> <NameID format> <NameID> <SP entityID>`.
 const SESSION_ENTRY: &str = "saml";
@@ -94,6 +98,57 @@ pub struct PostAnswer {
     pub csp: String,
     /// The SSO session's `services` entry (success only).
     pub session_entry: Option<String>,
+}
+
+/// A checked LogoutRequest, waiting to be matched with the browser's session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogoutPending {
+    pub sp: String,
+    pub request_id: String,
+    pub name_id: Option<String>,
+    pub session_indexes: Vec<String>,
+    pub relay_state: Option<String>,
+}
+
+/// How the LogoutResponse goes back.
+pub enum LogoutAnswer {
+    /// HTTP-Redirect: the whole signed URL.
+    Redirect(String),
+    Post(PostAnswer),
+    /// The SP registered no usable SingleLogoutService.
+    NoEndpoint,
+}
+
+/// Whether `p` names a SAML entry of `session`: `Some(Success)` when it is the only SAML
+/// SP of the session, `Some(Partial)` when other SAML SPs remain (not told yet), `None`
+/// when NameID or SessionIndex do not match.
+pub fn logout_outcome(p: &LogoutPending, session: &SsoSession) -> Option<logout::Outcome> {
+    // `saml <service id> <SessionIndex> <format> <NameID> <entityID>`: the NameID (an
+    // attribute value for some formats) may hold spaces, the entityID does not.
+    let entries: Vec<[&str; 4]> = session
+        .services
+        .iter()
+        .filter_map(|e| {
+            let mut f = e.splitn(5, ' ');
+            let (tag, _service, index, _format, rest) =
+                (f.next()?, f.next()?, f.next()?, f.next()?, f.next()?);
+            let (name_id, entity) = rest.rsplit_once(' ')?;
+            (tag == SESSION_ENTRY).then_some([tag, index, name_id, entity])
+        })
+        .collect();
+    let matched = entries.iter().any(|f| {
+        f[3] == p.sp
+            && p.name_id.as_deref() == Some(f[2])
+            && (p.session_indexes.is_empty() || p.session_indexes.iter().any(|i| i == f[1]))
+    });
+    if !matched {
+        return None;
+    }
+    if entries.iter().any(|f| f[3] != p.sp) {
+        Some(logout::Outcome::Partial)
+    } else {
+        Some(logout::Outcome::Success)
+    }
 }
 
 pub struct Saml {
@@ -216,6 +271,212 @@ impl Saml {
             lifetime: secs(settings.assertion_lifetime_secs),
             require_signed: settings.require_signed_requests,
         }
+    }
+
+    /// Our SLO endpoint (the Destination LogoutRequests must carry).
+    pub fn slo_url(&self) -> String {
+        format!("{}/saml/slo", self.identity.base_url)
+    }
+
+    /// Decodes, verifies (a signature is required) and checks a LogoutRequest. Every
+    /// refusal is audited and gets an error page.
+    pub async fn check_logout(&self, incoming: Incoming) -> Result<LogoutPending, Rejection> {
+        let mut sp_name = String::new();
+        let result = self.check_logout_inner(incoming, &mut sp_name).await;
+        result.map_err(|r| self.refuse(&sp_name, r))
+    }
+
+    async fn check_logout_inner(
+        &self,
+        incoming: Incoming,
+        sp_name: &mut String,
+    ) -> Result<LogoutPending, Rejection> {
+        let page = |r: Refusal| Rejection {
+            refusal: r,
+            answer_to: None,
+            unknown_sp: false,
+        };
+        let (xml, relay_state, redirect_sig, post) = match incoming {
+            Incoming::Redirect(query) => {
+                let m = bindings::decode_redirect(&query, "SAMLRequest").map_err(page)?;
+                (m.xml, m.relay_state, m.signature, false)
+            }
+            Incoming::Post {
+                saml_request,
+                relay_state,
+            } => {
+                let xml =
+                    bindings::decode_post(&saml_request, relay_state.as_deref()).map_err(page)?;
+                (xml, relay_state, None, true)
+            }
+        };
+        let req = logout::parse_logout_request(&xml).map_err(page)?;
+        let issuer = req
+            .issuer
+            .clone()
+            .filter(|i| !i.is_empty())
+            .ok_or_else(|| page(Refusal::page("the request has no Issuer")))?;
+        sp_name.clone_from(&issuer);
+        let now = self.clock.now();
+        let Some((_, service)) = self.federation.saml_service_with_registry(&issuer, now) else {
+            return Err(Rejection {
+                refusal: Refusal::page("the Issuer is not an active SAML service of the registry"),
+                answer_to: None,
+                unknown_sp: true,
+            });
+        };
+        let sp = service
+            .saml()
+            .ok_or_else(|| page(Refusal::page("not a SAML service")))?;
+        if let Some((alg, sig, signed_bytes)) = &redirect_sig {
+            bindings::verify_redirect_signature(
+                alg,
+                sig,
+                signed_bytes,
+                &sp.signing_certificates,
+                sp.allow_sha1,
+            )
+            .map_err(page)?;
+        } else if post && req.signed_enveloped {
+            let (doc, certs) = (xml.clone(), sp.signing_certificates.clone());
+            tokio::task::spawn_blocking(move || bindings::verify_post_signature(&doc, &certs))
+                .await
+                .map_err(|_| page(Refusal::page("verification task failed")))?
+                .map_err(page)?;
+        } else {
+            return Err(page(Refusal::page("a LogoutRequest must be signed")));
+        }
+        if req.version != "2.0" {
+            return Err(page(Refusal::page("Version is not 2.0")));
+        }
+        if req.destination.as_deref() != Some(self.slo_url().as_str()) {
+            return Err(page(Refusal::page(
+                "Destination is not this IdP's SLO endpoint",
+            )));
+        }
+        let fresh = req
+            .issue_instant
+            .is_some_and(|t| instant_acceptable(t, now, self.skew, self.max_age));
+        if !fresh {
+            return Err(page(Refusal::page(
+                "IssueInstant missing or outside the accepted window",
+            )));
+        }
+        let window = std::time::Duration::try_from(self.max_age + self.skew * 2)
+            .unwrap_or(Duration::from_secs(600));
+        let key = format!(
+            "{REPLAY_PREFIX}{}",
+            crate::federation::sha1_hex(&format!("{issuer}\n{}", req.id))
+        );
+        match self.counters.hit(&key, window).await {
+            Ok(1) => {}
+            Ok(_) => return Err(page(Refusal::page("request ID already used (replay)"))),
+            Err(e) => {
+                tracing::error!(error = %e, "SAML replay cache unavailable");
+                return Err(page(Refusal::page("replay cache unavailable")));
+            }
+        }
+        Ok(LogoutPending {
+            sp: issuer,
+            request_id: req.id,
+            name_id: req.name_id,
+            session_indexes: req.session_indexes,
+            relay_state,
+        })
+    }
+
+    /// Keeps a POSTed LogoutRequest until the browser is back on our site.
+    pub async fn put_logout(&self, p: &LogoutPending) -> Result<String, Refusal> {
+        let reference = response::new_id();
+        let bytes = serde_json::to_vec(p).map_err(|_| Refusal::page("cannot keep the request"))?;
+        self.tickets
+            .put(
+                &format!("{LOGOUT_PREFIX}{reference}"),
+                bytes,
+                PENDING_LIFETIME,
+            )
+            .await
+            .map_err(|_| Refusal::page("cannot keep the request"))?;
+        Ok(reference)
+    }
+
+    /// The LogoutRequest `reference` names, consumed.
+    pub async fn take_logout(&self, reference: &str) -> Option<LogoutPending> {
+        let key = Self::pending_key(reference)?.replacen(PENDING_PREFIX, LOGOUT_PREFIX, 1);
+        let bytes = self.tickets.take(&key).await.ok()??;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    /// The signed LogoutResponse for `p`, to the SP's registered SingleLogoutService
+    /// (Redirect preferred, else POST), audited.
+    pub async fn logout_answer(
+        &self,
+        p: &LogoutPending,
+        outcome: logout::Outcome,
+        session_ref: Option<&str>,
+    ) -> Result<LogoutAnswer, Refusal> {
+        let now = self.clock.now();
+        tracing::info!(sp = %p.sp, outcome = outcome.label(), "SAML logout");
+        self.audit.record(
+            now,
+            AuditEvent::SamlLogout {
+                sp: p.sp.clone(),
+                outcome: outcome.label().to_owned(),
+                session_ref: session_ref.unwrap_or_default().to_owned(),
+            },
+        );
+        let svc = self.federation.saml_service_with_registry(&p.sp, now);
+        let Some(sp) = svc.as_ref().and_then(|(_, s)| s.saml()) else {
+            return Ok(LogoutAnswer::NoEndpoint);
+        };
+        let pick = |b: Binding| {
+            sp.single_logout_services
+                .iter()
+                .find(|e| e.binding == b)
+                .map(|e| e.response_location.clone().unwrap_or(e.location.clone()))
+        };
+        let key = self.identity.key.clone();
+        let cert = self.identity.certificate_der.clone();
+        let issuer = self.identity.entity_id.clone();
+        let (irt, relay) = (p.request_id.clone(), p.relay_state.clone());
+        let fail = |e: response::SignError| {
+            tracing::error!(error = %e, "SAML logout response not signed");
+            Refusal::page("the response could not be signed")
+        };
+        if let Some(to) = pick(Binding::HttpRedirect) {
+            let url = tokio::task::spawn_blocking(move || {
+                let xml = logout::build_logout_response(&issuer, &to, &irt, now, outcome, None)?;
+                logout::redirect_url(&to, &xml, relay.as_deref(), &key)
+            })
+            .await
+            .map_err(|_| Refusal::page("signing task failed"))?
+            .map_err(fail)?;
+            return Ok(LogoutAnswer::Redirect(url));
+        }
+        if let Some(to) = pick(Binding::HttpPost) {
+            let dest = to.clone();
+            let xml = tokio::task::spawn_blocking(move || {
+                logout::build_logout_response(
+                    &issuer,
+                    &dest,
+                    &irt,
+                    now,
+                    outcome,
+                    Some((&key, &cert)),
+                )
+            })
+            .await
+            .map_err(|_| Refusal::page("signing task failed"))?
+            .map_err(fail)?;
+            let html = response::post_form(&to, &xml, p.relay_state.as_deref());
+            return Ok(LogoutAnswer::Post(PostAnswer {
+                csp: response::post_csp(&to),
+                acs: to,
+                html,
+                session_entry: None,
+            }));
+        }
+        Ok(LogoutAnswer::NoEndpoint)
     }
 
     /// Our SSO endpoint (the Destination requests must carry).

@@ -64,7 +64,7 @@ const GCM_TAG_LEN: usize = 16;
 
 #[derive(Debug, thiserror::Error)]
 #[error("SAML response not signed: {0}")]
-pub struct SignError(String);
+pub struct SignError(pub String);
 
 pub fn instant(t: OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);

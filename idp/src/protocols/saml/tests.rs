@@ -485,3 +485,103 @@ fn self_signed(key: &PKey<Private>) -> openssl::x509::X509 {
     b.sign(key, MessageDigest::sha256()).unwrap();
     b.build()
 }
+
+const LOGOUT: &str = r#"<samlp:LogoutRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_lr1" Version="2.0" IssueInstant="2026-01-01T10:00:00Z" Destination="https://idp.test/saml/slo"><saml:Issuer>https://sp.test/sp</saml:Issuer><saml:NameID Format="urn:oasis:names:tc:SAML:2.0:nameid-format:transient">_nid&amp;1</saml:NameID><samlp:SessionIndex>_si1</samlp:SessionIndex></samlp:LogoutRequest>"#;
+
+#[test]
+fn parses_a_logout_request_and_refuses_other_roots() {
+    let r = logout::parse_logout_request(LOGOUT).unwrap();
+    assert_eq!(r.id, "_lr1");
+    assert_eq!(r.issuer.as_deref(), Some("https://sp.test/sp"));
+    assert_eq!(r.name_id.as_deref(), Some("_nid&1"));
+    assert_eq!(r.session_indexes, ["_si1"]);
+    assert_eq!(r.destination.as_deref(), Some("https://idp.test/saml/slo"));
+    assert!(!r.signed_enveloped);
+    assert!(
+        logout::parse_logout_request(&LOGOUT.replace("LogoutRequest", "AuthnRequest")).is_err()
+    );
+    let dtd = format!("<!DOCTYPE x [<!ENTITY a \"b\">]>{LOGOUT}");
+    assert!(logout::parse_logout_request(&dtd).is_err());
+    let two = LOGOUT.replace(
+        "<samlp:SessionIndex>",
+        "<saml:NameID>other</saml:NameID><samlp:SessionIndex>",
+    );
+    assert!(logout::parse_logout_request(&two).is_err());
+}
+
+#[test]
+fn logout_matches_a_session_entry_and_tells_partial_from_success() {
+    let t = "urn:oasis:names:tc:SAML:2.0:nameid-format:transient";
+    let mut session = SsoSession {
+        id: crate::model::SessionId::from_raw("s".to_owned()),
+        audit_ref: "ref".into(),
+        person: crate::model::PersonKey::new("02", "1"),
+        login: "lea".into(),
+        authn_instant: datetime!(2026-01-01 10:00 UTC),
+        last_seen: datetime!(2026-01-01 10:00 UTC),
+        services: vec![
+            "cas https://app.test/".into(),
+            format!("saml sp1 _si1 {t} _nid1 https://sp.test/sp"),
+        ],
+    };
+    let p = LogoutPending {
+        sp: "https://sp.test/sp".into(),
+        request_id: "_lr1".into(),
+        name_id: Some("_nid1".into()),
+        session_indexes: vec!["_si1".into()],
+        relay_state: None,
+    };
+    assert_eq!(logout_outcome(&p, &session), Some(logout::Outcome::Success));
+    let wrong_index = LogoutPending {
+        session_indexes: vec!["_other".into()],
+        ..p.clone()
+    };
+    assert_eq!(logout_outcome(&wrong_index, &session), None);
+    let wrong_name = LogoutPending {
+        name_id: Some("_nid2".into()),
+        ..p.clone()
+    };
+    assert_eq!(logout_outcome(&wrong_name, &session), None);
+    let other_sp = LogoutPending {
+        sp: "https://sp2.test/sp".into(),
+        ..p.clone()
+    };
+    assert_eq!(logout_outcome(&other_sp, &session), None);
+    session
+        .services
+        .push(format!("saml sp2 _si2 {t} a b https://sp2.test/sp"));
+    assert_eq!(logout_outcome(&p, &session), Some(logout::Outcome::Partial));
+    let spaced = LogoutPending {
+        sp: "https://sp2.test/sp".into(),
+        name_id: Some("a b".into()),
+        session_indexes: vec![],
+        ..p
+    };
+    assert_eq!(
+        logout_outcome(&spaced, &session),
+        Some(logout::Outcome::Partial)
+    );
+}
+
+#[test]
+fn logout_response_redirect_is_signed_over_the_query() {
+    let (key, pem) = key();
+    let xml = logout::build_logout_response(
+        "https://idp.test/idp",
+        "https://sp.test/slo",
+        "_lr1",
+        datetime!(2026-01-01 10:00 UTC),
+        logout::Outcome::Partial,
+        None,
+    )
+    .unwrap();
+    assert!(xml.contains("InResponseTo=\"_lr1\""));
+    assert!(xml.contains("status:PartialLogout"));
+    let url = logout::redirect_url("https://sp.test/slo", &xml, Some("rs 1"), &key).unwrap();
+    let query = url.split_once('?').unwrap().1;
+    let m = decode_redirect(query, "SAMLResponse").unwrap();
+    assert_eq!(m.xml, xml);
+    assert_eq!(m.relay_state.as_deref(), Some("rs 1"));
+    let (alg, sig, signed) = m.signature.unwrap();
+    verify_redirect_signature(&alg, &sig, &signed, &[pem], false).unwrap();
+}
