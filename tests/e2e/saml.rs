@@ -148,6 +148,13 @@ impl Domain {
                 "[protocol.saml]\nencrypt_assertion = true\nencryption_certificates = [\"\"\"\n{}\"\"\"]\n",
                 self.sp_pem
             ),
+        )
+        // … and registered no SingleLogoutService.
+        .replace(
+            &format!(
+                "[[protocol.saml.single_logout_services]]\nbinding = \"http-redirect\"\nlocation = \"{SLO}\"\n"
+            ),
+            "",
         );
         std::fs::write(src.join("services/encrypted.toml"), encrypted).unwrap();
         let out = self.tmp.path().join("out");
@@ -904,7 +911,7 @@ fn logout_xml(id: &str, issuer: &str, name_id: &str, session_index: &str) -> Str
 }
 
 #[test]
-fn post_logout_request_with_another_sp_in_the_session_is_a_partial_logout() {
+fn post_logout_request_with_another_sp_in_the_session_propagates_then_succeeds() {
     let domain = Domain::new();
     let idp = start(&domain);
     let conf = domain.sp_config(&idp, SP, ACS);
@@ -950,20 +957,100 @@ fn post_logout_request_with_another_sp_in_the_session_is_a_partial_logout() {
     let start = res.body.find("/saml/slo/continue?ref=").unwrap();
     let end = res.body[start..].find('"').unwrap() + start;
     let res = browser.get(&res.body[start..end]);
-    assert_eq!(res.status, 302, "{}", res.body);
-    let location = res.location().unwrap().to_owned();
-    assert!(
-        location.starts_with(&format!("{SLO}?SAMLResponse=")),
-        "{location}"
-    );
+    // The other SP is sent a LogoutRequest from the logout page, which then leads on to
+    // the initiator's LogoutResponse: Success, since every other SP could be told.
+    assert_eq!(res.status, 200, "{}", res.body);
+    assert_eq!(res.body.matches("<iframe").count(), 1, "{}", res.body);
+    let start = res
+        .body
+        .find("href=\"http://127.0.0.1:9/slo?SAMLResponse=")
+        .unwrap()
+        + 6;
+    let end = res.body[start..].find('"').unwrap() + start;
+    let location = res.body[start..end]
+        .replace("&amp;", "&")
+        .replace("&#38;", "&");
     assert!(
         location.contains("&RelayState=rs-post&SigAlg="),
         "{location}"
     );
     let xml = logout_response_xml(&location);
     assert!(xml.contains("InResponseTo=\"_lo-signed\""), "{xml}");
-    assert!(xml.contains("status:PartialLogout"), "{xml}");
+    assert!(xml.contains("status:Success\""), "{xml}");
+    assert!(!xml.contains("PartialLogout"), "{xml}");
     assert!(!browser.logged_in());
     assert!(idp.events().iter().any(|e| matches!(e,
-        AuditEvent::SamlLogout { sp, outcome, .. } if sp == SP && outcome == "PartialLogout")));
+        AuditEvent::SamlLogout { sp, outcome, .. } if sp == SP && outcome == "Success")));
+    assert!(
+        idp.events().iter().any(|e| matches!(e,
+        AuditEvent::SamlLogout { sp, outcome, .. } if sp == SP2 && outcome == "LogoutRequestSent"))
+    );
+}
+
+/// The signed LogoutRequest URLs of a logout page's frames.
+fn frames_of(body: &str) -> Vec<String> {
+    body.match_indices("<iframe class=\"slo\" src=\"")
+        .map(|(i, m)| {
+            let start = i + m.len();
+            let end = body[start..].find('"').unwrap() + start;
+            body[start..end].replace("&amp;", "&").replace("&#38;", "&")
+        })
+        .collect()
+}
+
+#[test]
+fn idp_initiated_logout_sends_a_signed_logout_request_to_each_saml_sp() {
+    let domain = Domain::new();
+    let idp = start(&domain);
+    let conf = domain.sp_config(&idp, SP, ACS);
+    let conf2 = domain.sp_config(&idp, SP2, ACS2);
+    let browser = idp.browser();
+    let req = pysaml2(&conf, &["authn"]);
+    let page = browser.get(&path_of(req["url"].as_str().unwrap()));
+    let answer = login_through(&browser, &page);
+    let got = validate(&domain, &conf, &answer, req["request_id"].as_str().unwrap());
+    assert_eq!(got["ok"], true, "{got}");
+    // Two more SAML SPs in the session; the third registered no SingleLogoutService.
+    let page2 = browser.get(&format!("/saml/sso/init?sp={}", enc(SP2)));
+    let got2 = validate(&domain, &conf2, &page2, "-");
+    assert_eq!(got2["ok"], true, "{got2}");
+    let page3 = browser.get(&format!("/saml/sso/init?sp={}", enc(SP3)));
+    assert!(
+        page3.body.contains(&format!("action=\"{ACS3}\"")),
+        "{}",
+        page3.body
+    );
+
+    let home = browser.get("/");
+    let out = browser.post_form("/logout", &[("csrf", &home.csrf())]);
+    assert_eq!(out.status, 200, "{}", out.body);
+    assert!(!browser.logged_in());
+    let csp = out.header("content-security-policy").unwrap_or_default();
+    assert!(csp.contains("frame-src http://127.0.0.1:9"), "{csp}");
+    assert!(
+        out.body.contains(SP3)
+            && (out.body.contains("not reachable") || out.body.contains("non joignable")),
+        "{}",
+        out.body
+    );
+    let frames = frames_of(&out.body);
+    assert_eq!(frames.len(), 2, "{}", out.body);
+    let mut answered = Vec::new();
+    for (url, c, got) in [(&frames[0], &conf, &got), (&frames[1], &conf2, &got2)] {
+        assert!(url.starts_with(&format!("{SLO}?SAMLRequest=")), "{url}");
+        let r = pysaml2(c, &["idp_logout", url]);
+        assert_eq!(r["ok"], true, "{r}");
+        assert_eq!(r["name_id"], got["name_id"], "{r}");
+        assert_eq!(r["session_index"], got["session_index"], "{r}");
+        answered.push(r["response_url"].as_str().unwrap().to_owned());
+    }
+    // SP's LogoutResponse comes back: that SP is logged out (audited); a replay is refused.
+    let res = browser.get(&slo_path_of(&answered[0]));
+    assert_eq!(res.status, 200, "{}", res.body);
+    assert!(idp.events().iter().any(|e| matches!(e,
+        AuditEvent::SamlLogout { sp, outcome, .. } if sp == SP && outcome == "LoggedOut")));
+    assert!(idp.events().iter().any(|e| matches!(e,
+        AuditEvent::SamlLogout { sp, outcome, .. } if sp == SP3 && outcome == "NoLogoutEndpoint")));
+    let again = browser.get(&slo_path_of(&answered[0]));
+    assert_eq!(again.status, 400, "{}", again.body);
 }

@@ -7,15 +7,30 @@ use std::net::{TcpListener, TcpStream};
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-/// A loopback port free right now (bound then released).
+/// Ports handed out so far by this process.
+static HANDED_OUT: AtomicU32 = AtomicU32::new(0);
+
+/// A loopback port free right now, for a program that binds it a moment later.
+///
+/// Taken below the kernel's ephemeral range (32768 and up on Linux): a port from port 0 can
+/// be given again at once to any client socket or `bind(":0")` of the parallel tests, which
+/// made Apache fail with "Address already in use". Here each port is handed out once per
+/// process, and nothing else picks ports in this range.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    let start = std::process::id().wrapping_mul(7919) % SPAN;
+    for _ in 0..SPAN {
+        let n = HANDED_OUT.fetch_add(1, Ordering::Relaxed);
+        let port = (LOW + (start + n) % SPAN) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port between 20000 and 31999");
 }
 
 /// The path of `program` (absolute, or looked up in `PATH`); panics naming the Debian

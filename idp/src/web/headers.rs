@@ -18,7 +18,8 @@ use super::i18n::{query_lang, LANG_COOKIE};
 use super::state::AppState;
 
 /// No scripts, no frames, styles and forms from this origin only.
-const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
+pub(super) const CSP: &str =
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
 frame-ancestors 'none'; base-uri 'none'";
 
 pub async fn middleware(

@@ -14,7 +14,8 @@ use super::i18n::{profile_label, Lang};
 use super::render::{current_session, session_cookie, Ctx};
 use super::state::AppState;
 use super::templates::{
-    ChildView, Chrome, ClassView, LoggedOutPage, ProfileView, StructureView, UserView, WelcomePage,
+    ChildView, Chrome, ClassView, LoggedOutPage, LoggedOutService, ProfileView, StructureView,
+    UserView, WelcomePage,
 };
 use crate::audit::{AuditEvent, FailureReason, SessionEndReason};
 use crate::model::{Category, EntryKey, Person, PersonKey, ReferenceKind};
@@ -189,15 +190,106 @@ pub async fn logout(
         });
         return Err(ctx.error(ErrorKind::Csrf));
     }
-    end_session(&req, &ctx).await?;
-    let page = LoggedOutPage {
-        c: Chrome::new(lang, ctx.name(), "/", ctx.legal()),
+    let ended = end_session(&req, &ctx).await?;
+    propagated_page(&ctx, ended.as_ref(), None).await
+}
+
+/// The origin (`scheme://host[:port]`) of `url`.
+fn origin(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let host = rest.split(['/', '?', '#']).next()?;
+    Some(format!("{scheme}://{host}"))
+}
+
+/// The logged-out page of an ended session: every service of the session listed, CAS
+/// ones as notified by back channel, SAML SPs of `notices` (from `Saml::propagate`) as
+/// "logout requested" with their signed LogoutRequest in a hidden `<iframe>` each (front
+/// channel, never waited for; the page's CSP `frame-src` allows exactly those SP origins),
+/// or as not reachable when they registered no HTTP-Redirect SingleLogoutService. No
+/// JavaScript. `next`: a link (and a 3-second refresh) onwards.
+pub(super) async fn propagated_page(
+    ctx: &Ctx<'_>,
+    ended: Option<&crate::model::SsoSession>,
+    except: Option<&str>,
+) -> Result<HttpResponse, WebError> {
+    let notices = match ended {
+        Some(s) => ctx.state.saml.propagate(s, except).await,
+        None => Vec::new(),
     };
-    ctx.page(
+    logged_out_with(ctx, ended, notices, None)
+}
+
+pub(super) fn logged_out_with(
+    ctx: &Ctx<'_>,
+    ended: Option<&crate::model::SsoSession>,
+    notices: Vec<crate::protocols::saml::SloNotice>,
+    next: Option<String>,
+) -> Result<HttpResponse, WebError> {
+    let fr = ctx.lang == super::i18n::Lang::Fr;
+    let mut services = Vec::new();
+    let mut frames = Vec::new();
+    let mut origins: Vec<String> = Vec::new();
+    if let Some(session) = ended {
+        for e in &session.services {
+            let mut f = e.split(' ');
+            if let (Some("cas"), Some(id)) = (f.next(), f.next()) {
+                services.push(LoggedOutService {
+                    name: id.to_owned(),
+                    status: if fr {
+                        "notifié par canal arrière"
+                    } else {
+                        "notified by back channel"
+                    },
+                });
+            }
+        }
+    }
+    {
+        for n in notices {
+            let status = match &n.url {
+                Some(u) => {
+                    if let Some(o) = origin(u) {
+                        if !origins.contains(&o) {
+                            origins.push(o);
+                        }
+                    }
+                    frames.push(u.clone());
+                    if fr {
+                        "déconnexion demandée"
+                    } else {
+                        "logout requested"
+                    }
+                }
+                None => {
+                    if fr {
+                        "non joignable (pas de point de déconnexion)"
+                    } else {
+                        "not reachable (no logout endpoint)"
+                    }
+                }
+            };
+            services.push(LoggedOutService { name: n.sp, status });
+        }
+    }
+    let page = LoggedOutPage {
+        c: Chrome::new(ctx.lang, ctx.name(), "/", ctx.legal()),
+        services,
+        frames,
+        next,
+    };
+    let mut res = ctx.page(
         StatusCode::OK,
         &page,
-        [cookies::session_removal(&state.settings)],
-    )
+        [cookies::session_removal(&ctx.state.settings)],
+    )?;
+    if !origins.is_empty() {
+        let csp = format!("{}; frame-src {}", super::headers::CSP, origins.join(" "));
+        if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&csp) {
+            res.headers_mut()
+                .insert(actix_web::http::header::CONTENT_SECURITY_POLICY, v);
+        }
+    }
+    Ok(res)
 }
 
 /// Ends the browser's session, if any, and sends the CAS back-channel logout requests to
@@ -220,18 +312,6 @@ pub(super) async fn end_session(
         ctx.state.cas.single_logout(session).await;
     }
     Ok(ended)
-}
-
-/// The logged-out page, clearing the session cookie.
-pub(super) fn logged_out(ctx: &Ctx<'_>) -> Result<HttpResponse, WebError> {
-    let page = LoggedOutPage {
-        c: Chrome::new(ctx.lang, ctx.name(), "/", ctx.legal()),
-    };
-    ctx.page(
-        StatusCode::OK,
-        &page,
-        [cookies::session_removal(&ctx.state.settings)],
-    )
 }
 
 /// CAS `GET /logout[?service=…]`: ends the SSO session (as `POST /logout` does), then sends
@@ -261,6 +341,9 @@ pub async fn cas_logout(
     }
     let page = LoggedOutPage {
         c: Chrome::new(lang, ctx.name(), "/", ctx.legal()),
+        services: Vec::new(),
+        frames: Vec::new(),
+        next: None,
     };
     ctx.page(
         StatusCode::OK,

@@ -14,8 +14,16 @@
 //! signed LogoutRequest; a POSTed one moves to `/saml/slo/continue` as SSO does, for the
 //! session cookie. When its NameID and SessionIndex name an entry of the browser's session,
 //! the session ends through the shared logout (`pages::end_session`, CAS notices included)
-//! and the SP gets Success, or PartialLogout when other SAML SPs remain in the session (no
-//! propagation yet); otherwise nothing ends and the SP gets UnknownPrincipal.
+//! and the SP gets Success; otherwise nothing ends and the SP gets UnknownPrincipal.
+//!
+//! Single logout (second part): when other SAML SPs remain (and for the web `POST
+//! /logout`), the logout page lists the session's services and carries a signed
+//! HTTP-Redirect LogoutRequest to each other SAML SP in a hidden `<iframe>` (front
+//! channel, never waited for, no JavaScript; CSP `frame-src` = exactly those SP origins),
+//! then links (3 s refresh) to the initiator's LogoutResponse: Success, or PartialLogout
+//! when an SP has no HTTP-Redirect SingleLogoutService. The SPs' LogoutResponses come
+//! back to `/saml/slo` (`SAMLResponse`, signed by the SP asked, InResponseTo a pending
+//! ID): that SP is audited as logged out and gets a tiny 200 page.
 
 use actix_web::cookie::Cookie;
 use actix_web::http::{header, StatusCode};
@@ -305,6 +313,20 @@ async fn finish_logout(
     } else {
         super::pages::end_session(req, ctx).await?
     };
+    // Other SAML SPs remain: a LogoutRequest to each through the logout page (front
+    // channel), which then leads to the initiator's Redirect LogoutResponse: Success, or
+    // PartialLogout when some SP could not be sent one (no HTTP-Redirect
+    // SingleLogoutService). An initiator answered over HTTP-POST only gets PartialLogout
+    // and no propagation (the page cannot carry both without JavaScript).
+    let mut notices = Vec::new();
+    let mut outcome = outcome;
+    let by_redirect = ctx.state.saml.slo_redirect_location(&p.sp).is_some();
+    if let (Some(s), Outcome::Partial, true) = (&ended, outcome, by_redirect) {
+        notices = ctx.state.saml.propagate(s, Some(&p.sp)).await;
+        if notices.iter().all(|n| n.url.is_some()) {
+            outcome = Outcome::Success;
+        }
+    }
     let answer = ctx
         .state
         .saml
@@ -316,6 +338,9 @@ async fn finish_logout(
         set.push(cookies::session_removal(&ctx.state.settings));
     }
     match answer {
+        LogoutAnswer::Redirect(url) if !notices.is_empty() => {
+            super::pages::logged_out_with(ctx, ended.as_ref(), notices, Some(url))
+        }
         LogoutAnswer::Redirect(url) => {
             let mut res = HttpResponse::Found();
             for c in set {
@@ -327,8 +352,35 @@ async fn finish_logout(
                 .finish())
         }
         LogoutAnswer::Post(a) => Ok(post_page(a, set)),
-        LogoutAnswer::NoEndpoint if ended.is_some() => super::pages::logged_out(ctx),
+        LogoutAnswer::NoEndpoint if ended.is_some() => {
+            super::pages::logged_out_with(ctx, ended.as_ref(), notices, None)
+        }
         LogoutAnswer::NoEndpoint => Err(ctx.error(ErrorKind::BadRequest)),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct SloForm {
+    #[serde(rename = "SAMLRequest", default)]
+    saml_request: Option<String>,
+    #[serde(rename = "SAMLResponse", default)]
+    saml_response: Option<String>,
+    #[serde(rename = "RelayState", default)]
+    relay_state: Option<String>,
+}
+
+/// An SP's LogoutResponse to the IdP's propagated LogoutRequest: a tiny page (it is
+/// usually shown inside the logout page's frame for that SP).
+async fn slo_response(ctx: &Ctx<'_>, incoming: Incoming) -> Result<HttpResponse, WebError> {
+    match ctx.state.saml.accept_logout_response(incoming).await {
+        Ok(_) => Ok(HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .content_type("text/html; charset=utf-8")
+            .body("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>OK</title></head><body><p>Déconnecté / Logged out</p></body></html>\n")),
+        Err(r) => {
+            tracing::info!(reason = %r.reason, "SAML LogoutResponse refused");
+            Err(ctx.error(ErrorKind::BadRequest))
+        }
     }
 }
 
@@ -342,6 +394,10 @@ pub async fn slo_redirect(
         state: &state,
         lang,
     };
+    let query = req.query_string();
+    if query.split('&').any(|p| p.starts_with("SAMLResponse=")) {
+        return slo_response(&ctx, Incoming::Redirect(query.to_owned())).await;
+    }
     match state
         .saml
         .check_logout(Incoming::Redirect(req.query_string().to_owned()))
@@ -356,17 +412,30 @@ pub async fn slo_redirect(
 pub async fn slo_post(
     state: Data<AppState>,
     lang: Lang,
-    form: Form<SsoForm>,
+    form: Form<SloForm>,
 ) -> Result<HttpResponse, WebError> {
     let ctx = Ctx {
         state: &state,
         lang,
     };
     let form = form.into_inner();
+    if let Some(r) = form.saml_response {
+        return slo_response(
+            &ctx,
+            Incoming::Post {
+                saml_request: r,
+                relay_state: form.relay_state,
+            },
+        )
+        .await;
+    }
+    let saml_request = form
+        .saml_request
+        .ok_or_else(|| ctx.error(ErrorKind::BadRequest))?;
     let p = state
         .saml
         .check_logout(Incoming::Post {
-            saml_request: form.saml_request,
+            saml_request,
             relay_state: form.relay_state,
         })
         .await

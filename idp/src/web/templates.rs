@@ -113,6 +113,17 @@ pub struct WelcomePage {
 #[template(path = "logged_out.html")]
 pub struct LoggedOutPage {
     pub c: Chrome,
+    /// The ended session's services and what was done for each.
+    pub services: Vec<LoggedOutService>,
+    /// Signed LogoutRequest URLs to the session's other SAML SPs, one frame each.
+    pub frames: Vec<String>,
+    /// Where the browser goes next (the initiating SP's LogoutResponse, HTTP-Redirect).
+    pub next: Option<String>,
+}
+
+pub struct LoggedOutService {
+    pub name: String,
+    pub status: &'static str,
 }
 
 #[derive(Template)]

@@ -187,7 +187,7 @@ fn store(req: &mut LogoutRequest, f: Field, v: String) {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     Success,
-    /// Success / PartialLogout: other SAML SPs of the session were not told.
+    /// Success / PartialLogout: some other SAML SP of the session could not be told.
     Partial,
     Refused(Status),
 }
@@ -266,12 +266,150 @@ pub fn redirect_url(
     relay_state: Option<&str>,
     key: &PKey<Private>,
 ) -> Result<String, SignError> {
+    signed_redirect(location, "SAMLResponse", xml, relay_state, key)
+}
+
+/// A LogoutRequest from the IdP to an SP (IdP-initiated propagation): `(ID, XML)`.
+pub fn build_logout_request(
+    issuer: &str,
+    destination: &str,
+    name_id: &str,
+    format: &str,
+    session_index: &str,
+    now: OffsetDateTime,
+) -> (String, String) {
+    let id = new_id();
+    let xml = format!(
+        "<samlp:LogoutRequest xmlns:samlp=\"{PROTOCOL_NS}\" xmlns:saml=\"{ASSERTION_NS}\" ID=\"{id}\" Version=\"2.0\" IssueInstant=\"{}\" Destination=\"{}\">\
+<saml:Issuer>{}</saml:Issuer><saml:NameID Format=\"{}\">{}</saml:NameID><samlp:SessionIndex>{}</samlp:SessionIndex></samlp:LogoutRequest>",
+        instant(now),
+        html_escape(destination),
+        html_escape(issuer),
+        html_escape(format),
+        html_escape(name_id),
+        html_escape(session_index),
+    );
+    (id, xml)
+}
+
+/// The HTTP-Redirect URL carrying `xml` as `SAMLRequest`, signed as [`redirect_url`].
+pub fn redirect_request_url(
+    location: &str,
+    xml: &str,
+    key: &PKey<Private>,
+) -> Result<String, SignError> {
+    signed_redirect(location, "SAMLRequest", xml, None, key)
+}
+
+/// What is read from an SP's LogoutResponse: `InResponseTo`, the Issuer, whether a
+/// `ds:Signature` is a direct child of the root.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogoutResponseRead {
+    pub in_response_to: String,
+    pub issuer: Option<String>,
+    pub signed_enveloped: bool,
+}
+
+/// Reads a LogoutResponse (no DTD; only the root's attributes and its direct children).
+pub fn parse_logout_response(xml: &str) -> Result<LogoutResponseRead, Refusal> {
+    if xml.len() > MAX_XML {
+        return Err(Refusal::page("message too large"));
+    }
+    let mut reader = NsReader::from_str(xml);
+    let mut out = LogoutResponseRead::default();
+    let mut depth = 0usize;
+    let mut seen_root = false;
+    let mut in_issuer = false;
+    let mut text = String::new();
+    loop {
+        let (ns, event) = reader
+            .read_resolved_event()
+            .map_err(|_| Refusal::page("malformed XML"))?;
+        match event {
+            Event::DocType(_) => return Err(Refusal::page("XML with a DTD is refused")),
+            Event::Start(ref e) | Event::Empty(ref e) => {
+                let empty = matches!(event, Event::Empty(_));
+                let local = e.local_name();
+                if depth == 0 {
+                    if seen_root {
+                        return Err(Refusal::page("more than one root element"));
+                    }
+                    seen_root = true;
+                    if !(ns_is(&ns, PROTOCOL_NS) && local.as_ref() == b"LogoutResponse") {
+                        return Err(Refusal::page("not a LogoutResponse"));
+                    }
+                    for a in e.attributes() {
+                        let a = a.map_err(|_| Refusal::page("malformed XML attribute"))?;
+                        if a.key.local_name().as_ref() == b"InResponseTo" {
+                            out.in_response_to = a
+                                .decoded_and_normalized_value(
+                                    quick_xml::XmlVersion::Implicit1_0,
+                                    reader.decoder(),
+                                )
+                                .map_err(|_| Refusal::page("malformed XML attribute"))?
+                                .into_owned();
+                        }
+                    }
+                } else if depth == 1 {
+                    if ns_is(&ns, ASSERTION_NS) && local.as_ref() == b"Issuer" {
+                        if out.issuer.is_some() {
+                            return Err(Refusal::page("the Issuer is repeated"));
+                        }
+                        text.clear();
+                        if empty {
+                            out.issuer = Some(String::new());
+                        } else {
+                            in_issuer = true;
+                        }
+                    } else if ns_is(&ns, DSIG_NS) && local.as_ref() == b"Signature" {
+                        out.signed_enveloped = true;
+                    }
+                } else if in_issuer {
+                    return Err(Refusal::page("unexpected element in the Issuer"));
+                }
+                if !empty {
+                    depth += 1;
+                }
+            }
+            Event::Text(ref t) if in_issuer => {
+                let s = t
+                    .xml10_content()
+                    .map_err(|_| Refusal::page("malformed text"))?;
+                text.push_str(&s);
+            }
+            Event::End(_) => {
+                depth = depth.saturating_sub(1);
+                if depth == 1 && in_issuer {
+                    in_issuer = false;
+                    out.issuer = Some(text.trim().to_owned());
+                }
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    if !seen_root || depth != 0 {
+        return Err(Refusal::page("malformed XML"));
+    }
+    if out.in_response_to.is_empty() {
+        return Err(Refusal::page("the response has no InResponseTo"));
+    }
+    Ok(out)
+}
+
+fn signed_redirect(
+    location: &str,
+    param: &str,
+    xml: &str,
+    relay_state: Option<&str>,
+    key: &PKey<Private>,
+) -> Result<String, SignError> {
     let fail = |e: std::io::Error| SignError(e.to_string());
     let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
     enc.write_all(xml.as_bytes()).map_err(fail)?;
     let deflated = enc.finish().map_err(fail)?;
     let b64 = base64::engine::general_purpose::STANDARD.encode(deflated);
-    let mut query = format!("SAMLResponse={}", encode(&b64));
+    let mut query = format!("{param}={}", encode(&b64));
     if let Some(r) = relay_state {
         query.push_str(&format!("&RelayState={}", encode(r)));
     }

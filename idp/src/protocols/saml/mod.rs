@@ -50,6 +50,8 @@ const PENDING_LIFETIME: Duration = Duration::from_secs(30 * 60);
 const PENDING_PREFIX: &str = "saml-pending:";
 const REPLAY_PREFIX: &str = "saml-request-id:";
 const LOGOUT_PREFIX: &str = "saml-logout:";
+/// LogoutRequests sent by the IdP to SPs, waiting for their LogoutResponse (value: the SP).
+const SENT_PREFIX: &str = "saml-logout-sent:";
 /// Marks the SSO session's `services` entries written by SAML:
 /// `saml <service id> <SessionIndex> <NameID format> <NameID> <SP entityID>`.
 const SESSION_ENTRY: &str = "saml";
@@ -110,6 +112,15 @@ pub struct LogoutPending {
     pub relay_state: Option<String>,
 }
 
+/// IdP-initiated propagation to one SAML SP of an ended session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SloNotice {
+    pub sp: String,
+    /// The signed HTTP-Redirect LogoutRequest URL; `None` when the SP registered no
+    /// HTTP-Redirect SingleLogoutService (or the request could not be made).
+    pub url: Option<String>,
+}
+
 /// How the LogoutResponse goes back.
 pub enum LogoutAnswer {
     /// HTTP-Redirect: the whole signed URL.
@@ -120,7 +131,8 @@ pub enum LogoutAnswer {
 }
 
 /// Whether `p` names a SAML entry of `session`: `Some(Success)` when it is the only SAML
-/// SP of the session, `Some(Partial)` when other SAML SPs remain (not told yet), `None`
+/// SP of the session, `Some(Partial)` when other SAML SPs remain (`web::saml` then
+/// propagates and may turn it into Success), `None`
 /// when NameID or SessionIndex do not match.
 pub fn logout_outcome(p: &LogoutPending, session: &SsoSession) -> Option<logout::Outcome> {
     // `saml <service id> <SessionIndex> <format> <NameID> <entityID>`: the NameID (an
@@ -477,6 +489,161 @@ impl Saml {
             }));
         }
         Ok(LogoutAnswer::NoEndpoint)
+    }
+
+    /// The HTTP-Redirect SingleLogoutService `sp` registered, if any.
+    pub fn slo_redirect_location(&self, sp: &str) -> Option<String> {
+        let svc = self
+            .federation
+            .saml_service_with_registry(sp, self.clock.now());
+        svc.as_ref().and_then(|(_, s)| s.saml()).and_then(|sp| {
+            sp.single_logout_services
+                .iter()
+                .find(|e| e.binding == Binding::HttpRedirect)
+                .map(|e| e.location.clone())
+        })
+    }
+
+    /// Signed HTTP-Redirect LogoutRequests for the SAML SPs of ended `session` but
+    /// `except` (the SP that initiated the logout), each recorded as pending (its ID, for
+    /// the SP's LogoutResponse). One notice per SP, in session order.
+    pub async fn propagate(&self, session: &SsoSession, except: Option<&str>) -> Vec<SloNotice> {
+        let now = self.clock.now();
+        let mut out: Vec<SloNotice> = Vec::new();
+        for e in &session.services {
+            let mut f = e.splitn(5, ' ');
+            let (Some(tag), Some(_), Some(index), Some(format), Some(rest)) =
+                (f.next(), f.next(), f.next(), f.next(), f.next())
+            else {
+                continue;
+            };
+            let Some((name_id, entity)) = rest.rsplit_once(' ') else {
+                continue;
+            };
+            if tag != SESSION_ENTRY || except == Some(entity) || out.iter().any(|n| n.sp == entity)
+            {
+                continue;
+            }
+            let location = self.slo_redirect_location(entity);
+            let mut url = None;
+            if let Some(to) = location {
+                let (id, xml) = logout::build_logout_request(
+                    &self.identity.entity_id,
+                    &to,
+                    name_id,
+                    format,
+                    index,
+                    now,
+                );
+                let key = self.identity.key.clone();
+                let signed = tokio::task::spawn_blocking(move || {
+                    logout::redirect_request_url(&to, &xml, &key)
+                })
+                .await;
+                match signed {
+                    Ok(Ok(u)) => {
+                        let kept = self
+                            .tickets
+                            .put(
+                                &format!("{SENT_PREFIX}{id}"),
+                                entity.as_bytes().to_vec(),
+                                PENDING_LIFETIME,
+                            )
+                            .await;
+                        if kept.is_ok() {
+                            url = Some(u);
+                        }
+                    }
+                    _ => tracing::error!(sp = %entity, "SAML LogoutRequest not signed"),
+                }
+            }
+            self.audit.record(
+                now,
+                AuditEvent::SamlLogout {
+                    sp: entity.to_owned(),
+                    outcome: if url.is_some() {
+                        "LogoutRequestSent"
+                    } else {
+                        "NoLogoutEndpoint"
+                    }
+                    .to_owned(),
+                    session_ref: session.audit_ref.clone(),
+                },
+            );
+            out.push(SloNotice {
+                sp: entity.to_owned(),
+                url,
+            });
+        }
+        out
+    }
+
+    /// An SP's LogoutResponse to a LogoutRequest of [`Self::propagate`]: signed by that SP
+    /// (query signature or enveloped), its InResponseTo a pending ID (consumed). Returns the
+    /// SP, audited as `LoggedOut`.
+    pub async fn accept_logout_response(&self, incoming: Incoming) -> Result<String, Refusal> {
+        let (xml, redirect_sig, post) = match incoming {
+            Incoming::Redirect(query) => {
+                let m = bindings::decode_redirect(&query, "SAMLResponse")?;
+                (m.xml, m.signature, false)
+            }
+            Incoming::Post {
+                saml_request,
+                relay_state,
+            } => (
+                bindings::decode_post(&saml_request, relay_state.as_deref())?,
+                None,
+                true,
+            ),
+        };
+        let read = logout::parse_logout_response(&xml)?;
+        let id = &read.in_response_to;
+        if id.len() > 64
+            || !id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            return Err(Refusal::page("unknown InResponseTo"));
+        }
+        let key = format!("{SENT_PREFIX}{id}");
+        let sp = match self.tickets.get(&key).await {
+            Ok(Some(b)) => {
+                String::from_utf8(b).map_err(|_| Refusal::page("unknown InResponseTo"))?
+            }
+            _ => return Err(Refusal::page("unknown InResponseTo")),
+        };
+        if read.issuer.as_deref() != Some(sp.as_str()) {
+            return Err(Refusal::page("the Issuer is not the SP that was asked"));
+        }
+        let now = self.clock.now();
+        let svc = self.federation.saml_service_with_registry(&sp, now);
+        let certs = svc
+            .as_ref()
+            .and_then(|(_, s)| s.saml())
+            .map(|s| (s.signing_certificates.clone(), s.allow_sha1))
+            .ok_or_else(|| Refusal::page("not an active SAML service"))?;
+        if let Some((alg, sig, signed_bytes)) = &redirect_sig {
+            bindings::verify_redirect_signature(alg, sig, signed_bytes, &certs.0, certs.1)?;
+        } else if post && read.signed_enveloped {
+            let doc = xml.clone();
+            let c = certs.0.clone();
+            tokio::task::spawn_blocking(move || bindings::verify_post_signature(&doc, &c))
+                .await
+                .map_err(|_| Refusal::page("verification task failed"))??;
+        } else {
+            return Err(Refusal::page("a LogoutResponse must be signed"));
+        }
+        let _ = self.tickets.take(&key).await;
+        tracing::info!(sp = %sp, "SAML LogoutResponse received");
+        self.audit.record(
+            now,
+            AuditEvent::SamlLogout {
+                sp: sp.clone(),
+                outcome: "LoggedOut".to_owned(),
+                session_ref: String::new(),
+            },
+        );
+        Ok(sp)
     }
 
     /// Our SSO endpoint (the Destination requests must carry).

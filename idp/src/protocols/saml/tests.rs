@@ -585,3 +585,39 @@ fn logout_response_redirect_is_signed_over_the_query() {
     let (alg, sig, signed) = m.signature.unwrap();
     verify_redirect_signature(&alg, &sig, &signed, &[pem], false).unwrap();
 }
+
+#[test]
+fn idp_logout_request_round_trips_signed_and_logout_responses_are_read() {
+    let (key, pem) = key();
+    let t = "urn:oasis:names:tc:SAML:2.0:nameid-format:transient";
+    let (id, xml) = logout::build_logout_request(
+        "https://idp.test/idp",
+        "https://sp.test/slo",
+        "a&b <c>",
+        t,
+        "_si1",
+        datetime!(2026-01-01 10:00 UTC),
+    );
+    let r = logout::parse_logout_request(&xml).unwrap();
+    assert_eq!(r.id, id);
+    assert_eq!(r.name_id.as_deref(), Some("a&b <c>"));
+    assert_eq!(r.session_indexes, ["_si1"]);
+    assert_eq!(r.destination.as_deref(), Some("https://sp.test/slo"));
+    let url = logout::redirect_request_url("https://sp.test/slo?x=1", &xml, &key).unwrap();
+    assert!(url.starts_with("https://sp.test/slo?x=1&SAMLRequest="));
+    let query = url.split_once('?').unwrap().1;
+    let m = decode_redirect(query, "SAMLRequest").unwrap();
+    assert_eq!(m.xml, xml);
+    let (alg, sig, signed) = m.signature.unwrap();
+    verify_redirect_signature(&alg, &sig, &signed, &[pem], false).unwrap();
+
+    let resp = r#"<samlp:LogoutResponse xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_r" Version="2.0" InResponseTo="_id1"><saml:Issuer> https://sp.test/sp </saml:Issuer><samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status></samlp:LogoutResponse>"#;
+    let read = logout::parse_logout_response(resp).unwrap();
+    assert_eq!(read.in_response_to, "_id1");
+    assert_eq!(read.issuer.as_deref(), Some("https://sp.test/sp"));
+    assert!(!read.signed_enveloped);
+    assert!(logout::parse_logout_response(&resp.replace(" InResponseTo=\"_id1\"", "")).is_err());
+    assert!(logout::parse_logout_response(LOGOUT).is_err());
+    let dtd = format!("<!DOCTYPE x [<!ENTITY a \"b\">]>{resp}");
+    assert!(logout::parse_logout_response(&dtd).is_err());
+}
