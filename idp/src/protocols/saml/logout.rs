@@ -1,5 +1,5 @@
-//! SP-initiated single logout, first part: reading a `samlp:LogoutRequest` (same safe
-//! reading as `request.rs`: no DTD, only the root and its direct children) and building
+//! Single logout: reading a `samlp:LogoutRequest` or `LogoutResponse` (through `shallow`:
+//! no DTD, only the root and its direct children) and building
 //! the `samlp:LogoutResponse`, signed enveloped for HTTP-POST or with the query-string
 //! signature (RSA-SHA256 over the raw encoded bytes) for HTTP-Redirect.
 
@@ -9,18 +9,15 @@ use base64::Engine as _;
 use openssl::hash::MessageDigest;
 use openssl::pkey::{PKey, Private};
 use openssl::sign::Signer;
-use quick_xml::events::Event;
-use quick_xml::NsReader;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::bindings::{MAX_XML, SIG_RSA_SHA256};
+use super::bindings::SIG_RSA_SHA256;
 use super::error::{Refusal, Status};
-use super::request::{ASSERTION_NS, PROTOCOL_NS};
 use super::response::{instant, new_id, SignError};
+use super::shallow::{self, ASSERTION_NS, PROTOCOL_NS};
 use crate::protocols::cas::url::{encode, html_escape};
 
-const DSIG_NS: &str = "http://www.w3.org/2000/09/xmldsig#";
 const STATUS: &str = "urn:oasis:names:tc:SAML:2.0:status:";
 
 /// What is read from a LogoutRequest.
@@ -37,150 +34,46 @@ pub struct LogoutRequest {
     pub signed_enveloped: bool,
 }
 
-fn ns_is(r: &quick_xml::name::ResolveResult<'_>, ns: &str) -> bool {
-    matches!(r, quick_xml::name::ResolveResult::Bound(n) if n.as_ref() == ns.as_bytes())
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Field {
-    Issuer,
-    NameId,
-    SessionIndex,
-}
-
 /// Parses `xml` as a LogoutRequest.
 pub fn parse_logout_request(xml: &str) -> Result<LogoutRequest, Refusal> {
-    if xml.len() > MAX_XML {
-        return Err(Refusal::page("message too large"));
-    }
-    let mut reader = NsReader::from_str(xml);
-    let mut req = LogoutRequest::default();
-    let mut depth = 0usize;
-    let mut seen_root = false;
-    let mut field: Option<Field> = None;
-    let mut text = String::new();
-    loop {
-        let (ns, event) = reader
-            .read_resolved_event()
-            .map_err(|_| Refusal::page("malformed XML"))?;
-        match event {
-            Event::DocType(_) => return Err(Refusal::page("XML with a DTD is refused")),
-            Event::Start(ref e) | Event::Empty(ref e) => {
-                let empty = matches!(event, Event::Empty(_));
-                let local = e.local_name();
-                if depth == 0 {
-                    if seen_root {
-                        return Err(Refusal::page("more than one root element"));
-                    }
-                    seen_root = true;
-                    if !(ns_is(&ns, PROTOCOL_NS) && local.as_ref() == b"LogoutRequest") {
-                        return Err(Refusal::page("not a LogoutRequest"));
-                    }
-                    for a in e.attributes() {
-                        let a = a.map_err(|_| Refusal::page("malformed XML attribute"))?;
-                        let v = a
-                            .decoded_and_normalized_value(
-                                quick_xml::XmlVersion::Implicit1_0,
-                                reader.decoder(),
-                            )
-                            .map_err(|_| Refusal::page("malformed XML attribute"))?
-                            .into_owned();
-                        match a.key.local_name().as_ref() {
-                            b"ID" => req.id = v,
-                            b"Version" => req.version = v,
-                            b"IssueInstant" => {
-                                req.issue_instant = OffsetDateTime::parse(
-                                    &v,
-                                    &time::format_description::well_known::Rfc3339,
-                                )
-                                .ok()
-                            }
-                            b"Destination" => req.destination = Some(v),
-                            _ => {}
-                        }
-                    }
-                } else if depth == 1 {
-                    let f = if ns_is(&ns, ASSERTION_NS) && local.as_ref() == b"Issuer" {
-                        Some(Field::Issuer)
-                    } else if ns_is(&ns, ASSERTION_NS) && local.as_ref() == b"NameID" {
-                        Some(Field::NameId)
-                    } else if ns_is(&ns, PROTOCOL_NS) && local.as_ref() == b"SessionIndex" {
-                        Some(Field::SessionIndex)
-                    } else {
-                        if ns_is(&ns, DSIG_NS) && local.as_ref() == b"Signature" {
-                            req.signed_enveloped = true;
-                        }
-                        None
-                    };
-                    if let Some(f) = f {
-                        let dup = match f {
-                            Field::Issuer => req.issuer.is_some(),
-                            Field::NameId => req.name_id.is_some(),
-                            Field::SessionIndex => false,
-                        };
-                        if dup {
-                            return Err(Refusal::page("a LogoutRequest element is repeated"));
-                        }
-                        text.clear();
-                        if empty {
-                            store(&mut req, f, String::new());
-                        } else {
-                            field = Some(f);
-                        }
-                    }
-                } else if field.is_some() {
-                    return Err(Refusal::page("unexpected element in a LogoutRequest field"));
-                }
-                if !empty {
-                    depth += 1;
-                }
+    let doc = shallow::read(xml, "LogoutRequest", "a LogoutRequest")?;
+    let root = &doc.root;
+    let mut req = LogoutRequest {
+        id: root.attr("ID").unwrap_or_default().to_owned(),
+        version: root.attr("Version").unwrap_or_default().to_owned(),
+        issue_instant: root.attr("IssueInstant").and_then(|v| {
+            OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339).ok()
+        }),
+        destination: root.attr("Destination").map(str::to_owned),
+        signed_enveloped: doc.signed_enveloped(),
+        ..LogoutRequest::default()
+    };
+    for c in &doc.children {
+        let slot = if c.is(ASSERTION_NS, "Issuer") {
+            &mut req.issuer
+        } else if c.is(ASSERTION_NS, "NameID") {
+            &mut req.name_id
+        } else if c.is(PROTOCOL_NS, "SessionIndex") {
+            if c.has_elements {
+                return Err(Refusal::page("unexpected element in a LogoutRequest field"));
             }
-            Event::Text(ref t) if field.is_some() => {
-                let s = t
-                    .xml10_content()
-                    .map_err(|_| Refusal::page("malformed text"))?;
-                text.push_str(&s);
-            }
-            Event::GeneralRef(ref r) if field.is_some() => {
-                let resolved = if r.is_char_ref() {
-                    r.resolve_char_ref().ok().flatten().map(String::from)
-                } else {
-                    r.decode().ok().and_then(|name| {
-                        quick_xml::escape::resolve_predefined_entity(&name).map(str::to_owned)
-                    })
-                };
-                match resolved {
-                    Some(c) => text.push_str(&c),
-                    None => return Err(Refusal::page("unknown XML entity")),
-                }
-            }
-            Event::End(_) => {
-                depth = depth.saturating_sub(1);
-                if depth == 1 {
-                    if let Some(f) = field.take() {
-                        store(&mut req, f, text.trim().to_owned());
-                    }
-                }
-            }
-            Event::Eof => break,
-            _ => {}
+            req.session_indexes.push(c.text.clone());
+            continue;
+        } else {
+            continue;
+        };
+        if slot.is_some() {
+            return Err(Refusal::page("a LogoutRequest element is repeated"));
         }
-    }
-    if !seen_root || depth != 0 {
-        return Err(Refusal::page("malformed XML"));
+        if c.has_elements {
+            return Err(Refusal::page("unexpected element in a LogoutRequest field"));
+        }
+        *slot = Some(c.text.clone());
     }
     if req.id.is_empty() {
         return Err(Refusal::page("the request has no ID"));
     }
     Ok(req)
-}
-
-fn store(req: &mut LogoutRequest, f: Field, v: String) {
-    match f {
-        Field::Issuer => req.issuer = Some(v),
-        Field::NameId => req.name_id = Some(v),
-        Field::SessionIndex => req.session_indexes.push(v),
-    }
 }
 
 /// How a logout ended, for the response status.
@@ -312,84 +205,20 @@ pub struct LogoutResponseRead {
 
 /// Reads a LogoutResponse (no DTD; only the root's attributes and its direct children).
 pub fn parse_logout_response(xml: &str) -> Result<LogoutResponseRead, Refusal> {
-    if xml.len() > MAX_XML {
-        return Err(Refusal::page("message too large"));
-    }
-    let mut reader = NsReader::from_str(xml);
-    let mut out = LogoutResponseRead::default();
-    let mut depth = 0usize;
-    let mut seen_root = false;
-    let mut in_issuer = false;
-    let mut text = String::new();
-    loop {
-        let (ns, event) = reader
-            .read_resolved_event()
-            .map_err(|_| Refusal::page("malformed XML"))?;
-        match event {
-            Event::DocType(_) => return Err(Refusal::page("XML with a DTD is refused")),
-            Event::Start(ref e) | Event::Empty(ref e) => {
-                let empty = matches!(event, Event::Empty(_));
-                let local = e.local_name();
-                if depth == 0 {
-                    if seen_root {
-                        return Err(Refusal::page("more than one root element"));
-                    }
-                    seen_root = true;
-                    if !(ns_is(&ns, PROTOCOL_NS) && local.as_ref() == b"LogoutResponse") {
-                        return Err(Refusal::page("not a LogoutResponse"));
-                    }
-                    for a in e.attributes() {
-                        let a = a.map_err(|_| Refusal::page("malformed XML attribute"))?;
-                        if a.key.local_name().as_ref() == b"InResponseTo" {
-                            out.in_response_to = a
-                                .decoded_and_normalized_value(
-                                    quick_xml::XmlVersion::Implicit1_0,
-                                    reader.decoder(),
-                                )
-                                .map_err(|_| Refusal::page("malformed XML attribute"))?
-                                .into_owned();
-                        }
-                    }
-                } else if depth == 1 {
-                    if ns_is(&ns, ASSERTION_NS) && local.as_ref() == b"Issuer" {
-                        if out.issuer.is_some() {
-                            return Err(Refusal::page("the Issuer is repeated"));
-                        }
-                        text.clear();
-                        if empty {
-                            out.issuer = Some(String::new());
-                        } else {
-                            in_issuer = true;
-                        }
-                    } else if ns_is(&ns, DSIG_NS) && local.as_ref() == b"Signature" {
-                        out.signed_enveloped = true;
-                    }
-                } else if in_issuer {
-                    return Err(Refusal::page("unexpected element in the Issuer"));
-                }
-                if !empty {
-                    depth += 1;
-                }
-            }
-            Event::Text(ref t) if in_issuer => {
-                let s = t
-                    .xml10_content()
-                    .map_err(|_| Refusal::page("malformed text"))?;
-                text.push_str(&s);
-            }
-            Event::End(_) => {
-                depth = depth.saturating_sub(1);
-                if depth == 1 && in_issuer {
-                    in_issuer = false;
-                    out.issuer = Some(text.trim().to_owned());
-                }
-            }
-            Event::Eof => break,
-            _ => {}
+    let doc = shallow::read(xml, "LogoutResponse", "a LogoutResponse")?;
+    let mut out = LogoutResponseRead {
+        in_response_to: doc.root.attr("InResponseTo").unwrap_or_default().to_owned(),
+        issuer: None,
+        signed_enveloped: doc.signed_enveloped(),
+    };
+    for issuer in doc.children_named(ASSERTION_NS, "Issuer") {
+        if out.issuer.is_some() {
+            return Err(Refusal::page("the Issuer is repeated"));
         }
-    }
-    if !seen_root || depth != 0 {
-        return Err(Refusal::page("malformed XML"));
+        if issuer.has_elements {
+            return Err(Refusal::page("unexpected element in the Issuer"));
+        }
+        out.issuer = Some(issuer.text.clone());
     }
     if out.in_response_to.is_empty() {
         return Err(Refusal::page("the response has no InResponseTo"));

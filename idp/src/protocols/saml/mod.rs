@@ -24,6 +24,7 @@ pub mod logout;
 pub mod nameid;
 pub mod request;
 pub mod response;
+mod shallow;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -15,7 +15,7 @@ use quick_xml::escape::escape;
 use time::OffsetDateTime;
 
 use super::error::Status;
-use super::request::{ASSERTION_NS, PROTOCOL_NS};
+use super::shallow::{ASSERTION_NS, PROTOCOL_NS};
 use crate::release::Released;
 
 const PASSWORD_PROTECTED_TRANSPORT: &str =
