@@ -640,6 +640,41 @@ fn renew_and_gateway() {
 }
 
 #[test]
+fn the_language_switch_on_the_login_page_keeps_the_service_and_renew() {
+    let cas = start();
+    let b = cas.idp.browser();
+    cas.login_for(&b, PRONOTE);
+    // renew with a session: the form, whose switch link must keep service and renew,
+    // else following it would hand out a ticket without the password.
+    let form = b.get(&cas.login_url(PRONOTE, "&renew=true&method=POST"));
+    assert_eq!(form.status, 200);
+    let switch = form
+        .body
+        .split("class=\"lang-switch\" href=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .replace("&#38;", "&")
+        .replace("&amp;", "&");
+    assert_eq!(
+        switch,
+        format!(
+            "/login?service={}&renew=true&method=POST&lang=en",
+            encode(PRONOTE)
+        )
+    );
+    let page = b.get(&switch);
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("<html lang=\"en\">"));
+    assert!(page.body.contains("name=\"password\""));
+    assert!(page
+        .body
+        .contains(&format!("name=\"service\" value=\"{PRONOTE}\"")));
+    assert!(page.body.contains("name=\"renew\" value=\"true\""));
+    assert!(page.body.contains("name=\"method\" value=\"POST\""));
+}
+
+#[test]
 fn method_post_hands_the_ticket_over_in_a_form() {
     let cas = start();
     let b = cas.idp.browser();

@@ -64,6 +64,9 @@ pub struct LoginForm {
     /// SAML: the pending request's reference (a server-side record, never the request).
     #[serde(default)]
     saml: Option<String>,
+    /// CAS: `renew` was asked (kept so that the language switch cannot drop it).
+    #[serde(default)]
+    renew: Option<String>,
 }
 
 /// Where a login continues to: the CAS service of the form, if any.
@@ -71,6 +74,7 @@ pub struct LoginForm {
 pub(super) struct Continue {
     service: Option<String>,
     method_post: bool,
+    renew: bool,
     saml: Option<String>,
 }
 
@@ -81,6 +85,27 @@ impl Continue {
             saml: Some(reference),
             ..Self::default()
         }
+    }
+
+    /// The same login page in language `lang`: it keeps where the login continues to
+    /// (a switch must not lose the CAS service, its `renew`, or the pending SAML request).
+    fn page_in(&self, lang: Lang) -> String {
+        let code = lang.code();
+        if let Some(r) = &self.saml {
+            return format!("/saml/sso/continue?ref={}&lang={code}", url::encode(r));
+        }
+        let mut href = String::from("/login?");
+        if let Some(s) = &self.service {
+            href.push_str(&format!("service={}&", url::encode(s)));
+            if self.renew {
+                href.push_str("renew=true&");
+            }
+            if self.method_post {
+                href.push_str("method=POST&");
+            }
+        }
+        href.push_str(&format!("lang={code}"));
+        href
     }
 }
 
@@ -105,8 +130,10 @@ pub(super) fn login_page(
             .find(|e| e.field == f && e.inline)
             .map(|e| e.message.clone())
     };
+    let mut c = Chrome::new(ctx.lang, ctx.name(), "/login", ctx.legal());
+    c.switch_href = next.page_in(ctx.lang.other());
     LoginPage {
-        c: Chrome::new(ctx.lang, ctx.name(), "/login", ctx.legal()),
+        c,
         login_error: field("login"),
         password_error: field("password"),
         csrf,
@@ -115,6 +142,7 @@ pub(super) fn login_page(
         notice,
         service: next.service,
         method_post: next.method_post,
+        renew: next.renew,
         saml: next.saml,
     }
 }
@@ -172,6 +200,7 @@ pub async fn login_form(
     let next = Continue {
         service: matched.map(|m| m.given),
         method_post,
+        renew,
         saml: None,
     };
     ctx.page(
@@ -325,6 +354,7 @@ pub async fn login_submit(
             .method
             .as_deref()
             .is_some_and(|m| m.eq_ignore_ascii_case("POST")),
+        renew: form.renew.as_deref() == Some("true"),
         saml: saml_ref.clone(),
     };
 

@@ -52,6 +52,8 @@ pub struct LoginPage {
     /// The CAS service to continue to after login (re-checked on submit).
     pub service: Option<String>,
     pub method_post: bool,
+    /// CAS `renew`: carried by the form so the language switch keeps it.
+    pub renew: bool,
     /// SAML: the reference of the pending AuthnRequest to answer after login.
     pub saml: Option<String>,
 }
