@@ -9,6 +9,8 @@ fn attempts_and_sessions_are_audited_without_secrets() {
     let b = idp.browser();
     b.login("lea.dupont", "Wrong-Secret-123");
     b.login("nobody.here", "Wrong-Secret-456");
+    // A password typed into the login box: refused, and not written down.
+    b.login("Mon-Secret-789!", "Wrong-Secret-000");
     let home = b.login_ok("lea.dupont", LEA_PASSWORD);
     let session_id = b.cookie("idp_session").unwrap();
     b.post_form("/logout", &[("csrf", &home.csrf())]);
@@ -41,8 +43,14 @@ fn attempts_and_sessions_are_audited_without_secrets() {
         vec![
             ("lea.dupont", FailureReason::WrongPassword, "127.0.0.1"),
             ("nobody.here", FailureReason::UnknownLogin, "127.0.0.1"),
+            (
+                "(not a login: not recorded)",
+                FailureReason::UnknownLogin,
+                "127.0.0.1"
+            ),
         ]
     );
+
     assert!(events.iter().any(|e| matches!(e,
         AuditEvent::AuthnSuccess { login, method, person, .. }
             if login == "lea.dupont" && *method == "password" && person == "02$5001")));

@@ -92,6 +92,24 @@ pub fn normalize_login(login: &str) -> String {
     login.trim().to_lowercase()
 }
 
+/// What the audit trail records of a login typed on a failed attempt: the login itself
+/// when it has the shape of one (`[a-z0-9.-]`, as the AAF import makes them, at most 64),
+/// else a marker. People do type their password into the login box; the trail must not
+/// keep it. A password of login shape still passes: the rule narrows, it cannot be sure.
+pub fn loggable_login(typed: &str) -> String {
+    let login = normalize_login(typed);
+    let shaped = !login.is_empty()
+        && login.len() <= 64
+        && login
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-');
+    if shaped || login.is_empty() {
+        login
+    } else {
+        "(not a login: not recorded)".to_owned()
+    }
+}
+
 impl Authenticator {
     /// Builds the authenticator. Computes the dummy hash: one Argon2 run, so call it once
     /// at startup.
@@ -126,7 +144,7 @@ impl Authenticator {
     fn audit_failure(&self, login: &str, reason: FailureReason, client_ip: &str) {
         tracing::info!(reason = ?reason, "authentication refused");
         self.audit(AuditEvent::AuthnFailure {
-            login: login.to_owned(),
+            login: loggable_login(login),
             reason,
             client_ip: client_ip.to_owned(),
         });
@@ -325,5 +343,20 @@ impl Authenticator {
         })
         .await
         .map_err(|e| AuthnError::Worker(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::loggable_login;
+
+    #[test]
+    fn typed_logins_are_recorded_only_when_they_look_like_logins() {
+        assert_eq!(loggable_login(" Lea.Dupont2 "), "lea.dupont2");
+        assert_eq!(loggable_login("jean-luc.o-neill"), "jean-luc.o-neill");
+        assert_eq!(loggable_login(""), "");
+        for secret in ["Mon Secret 1", "secret!", "pa$$word", "é", &"a".repeat(65)] {
+            assert_eq!(loggable_login(secret), "(not a login: not recorded)");
+        }
     }
 }

@@ -313,7 +313,7 @@ fn check_csrf(
     }
     tracing::info!("form refused: CSRF token mismatch");
     ctx.state.authn.audit_event(AuditEvent::AuthnFailure {
-        login: login.to_owned(),
+        login: crate::authn::loggable_login(login),
         reason: FailureReason::CsrfMismatch,
         client_ip: client.0.clone(),
     });
