@@ -8,7 +8,9 @@
 //! before any cryptography: no DTD, every `ID` unique, exactly one `ds:Signature` in the whole
 //! document and it is a direct child of the root, one `Reference` whose URI is `#` + the
 //! root's `ID`, only exclusive c14n and the enveloped-signature transform, only SHA-2
-//! algorithms. The key is the configured certificate, never the document's `KeyInfo`. After
+//! algorithms (RSA-SHA1 and the SHA-1 digest only through [`verify_enveloped_with`] and
+//! [`Accepted::with_sha1`], for a partner whose registry entry allows it). The key is the
+//! configured certificate, never the document's `KeyInfo`. After
 //! these checks the one signature covers the whole root element, which is all a reader of
 //! the returned document looks at. libxmlsec1 is synchronous CPU work: async callers run this
 //! off their executor.
@@ -39,6 +41,33 @@ const ALLOWED_DIGESTS: [&str; 3] = [
     "http://www.w3.org/2001/04/xmldsig-more#sha384",
     "http://www.w3.org/2001/04/xmlenc#sha512",
 ];
+pub const RSA_SHA1: &str = "http://www.w3.org/2000/09/xmldsig#rsa-sha1";
+pub const SHA1: &str = "http://www.w3.org/2000/09/xmldsig#sha1";
+
+/// The algorithms a verification accepts: SHA-2 only by default; SHA-1 (signature method
+/// and digest) only for a partner whose entry allows it, since some SPs still sign with it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Accepted {
+    pub sha1: bool,
+}
+
+impl Accepted {
+    /// SHA-2 only.
+    pub const STRICT: Self = Self { sha1: false };
+
+    /// SHA-2, and SHA-1 when `allowed`.
+    pub fn with_sha1(allowed: bool) -> Self {
+        Self { sha1: allowed }
+    }
+
+    fn signature_method(self, uri: &str) -> bool {
+        ALLOWED_SIGNATURE_METHODS.contains(&uri) || (self.sha1 && uri == RSA_SHA1)
+    }
+
+    fn digest(self, uri: &str) -> bool {
+        ALLOWED_DIGESTS.contains(&uri) || (self.sha1 && uri == SHA1)
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum XmlSigError {
@@ -102,7 +131,16 @@ pub struct VerifiedXml {
 /// Verifies that the root of `xml` is signed by `cert` (see the module comment for every
 /// check) and returns what the signature covers.
 pub fn verify_enveloped(xml: &str, cert: &X509) -> Result<VerifiedXml, XmlSigError> {
-    let shape = check_structure(xml)?;
+    verify_enveloped_with(xml, cert, Accepted::STRICT)
+}
+
+/// [`verify_enveloped`] accepting the algorithms of `accepted`.
+pub fn verify_enveloped_with(
+    xml: &str,
+    cert: &X509,
+    accepted: Accepted,
+) -> Result<VerifiedXml, XmlSigError> {
+    let shape = check_structure(xml, accepted)?;
     let der = cert.to_der().map_err(|e| XmlSigError::Key(e.to_string()))?;
     // The structure check left exactly one signature, a child of the root, with one
     // reference to the root's (unique) ID, exclusive c14n and the enveloped transform: so
@@ -149,7 +187,7 @@ fn in_dsig(ns: &ResolveResult) -> bool {
 }
 
 /// Everything about the signature that can be refused without cryptography.
-fn check_structure(xml: &str) -> Result<Shape, XmlSigError> {
+fn check_structure(xml: &str, accepted: Accepted) -> Result<Shape, XmlSigError> {
     let mut reader = NsReader::from_str(xml);
     let mut ids = HashSet::new();
     let mut root: Option<Shape> = None;
@@ -228,7 +266,7 @@ fn check_structure(xml: &str) -> Result<Shape, XmlSigError> {
                 ("Signature/SignedInfo", "SignatureMethod") => {
                     method_ok = algorithm
                         .as_deref()
-                        .is_some_and(|a| ALLOWED_SIGNATURE_METHODS.contains(&a));
+                        .is_some_and(|a| accepted.signature_method(a));
                 }
                 ("Signature/SignedInfo", "Reference") => {
                     references += 1;
@@ -243,9 +281,7 @@ fn check_structure(xml: &str) -> Result<Shape, XmlSigError> {
                     ));
                 }
                 ("Signature/SignedInfo/Reference", "DigestMethod") => {
-                    digest_ok = algorithm
-                        .as_deref()
-                        .is_some_and(|a| ALLOWED_DIGESTS.contains(&a));
+                    digest_ok = algorithm.as_deref().is_some_and(|a| accepted.digest(a));
                 }
                 _ => {}
             }
@@ -276,10 +312,18 @@ fn check_structure(xml: &str) -> Result<Shape, XmlSigError> {
         return refuse("canonicalization must be exclusive c14n");
     }
     if !method_ok {
-        return refuse("signature method not accepted (RSA with SHA-256 or stronger)");
+        return refuse(if accepted.sha1 {
+            "signature method not accepted (RSA with SHA-1, SHA-256 or stronger)"
+        } else {
+            "signature method not accepted (RSA with SHA-256 or stronger)"
+        });
     }
     if !digest_ok {
-        return refuse("digest method not accepted (SHA-256 or stronger)");
+        return refuse(if accepted.sha1 {
+            "digest method not accepted (SHA-1, SHA-256 or stronger)"
+        } else {
+            "digest method not accepted (SHA-256 or stronger)"
+        });
     }
     Ok(shape)
 }

@@ -1,44 +1,53 @@
 //! SAML SSO load driver (a benchmark, not a test): the SSO hop between services for a
-//! person who already has a session. Starts the real IdP (`app::spawn`, the production path
-//! with the in-memory stores) on the loopback with the demo trust domain compiled at run
-//! time (GAR's entry: `want_assertions_signed`, assertion signed with RSA-SHA256, exclusive
-//! c14n, two released attributes), logs one pupil in once per client thread (one SSO session
-//! each), then per run:
+//! person who already has a session, measured per core. The example re-executes itself
+//! (`--server`) under `taskset -c 0`: that process is the real IdP (`app::spawn`, the
+//! production path with the in-memory stores, ONE actix worker, every thread of it on core
+//! 0) on the loopback, with the demo trust domain compiled at run time (GAR's entry:
+//! `want_assertions_signed`, assertion signed with RSA-SHA256, exclusive c14n, two released
+//! attributes). The driver pins itself to core 1 (`taskset -a -cp 1`), logs one pupil in
+//! once per client thread (one SSO session each), then per run:
 //!
 //! 1. full load: `GET /saml/sso?SAMLRequest=…` (HTTP-Redirect, unsigned AuthnRequest with a
 //!    unique ID and a fresh IssueInstant, so the replay cache accepts each) with the session
-//!    cookie → 200 with the auto-submitting `SAMLResponse` form; responses per second;
+//!    cookie → 200 with the auto-submitting `SAMLResponse` form; responses per second of the
+//!    one-core server; also the server's CPU time over the phase (`/proc/<pid>/stat`):
+//!    below 100% the server lost its core to another process (or the driver did not keep it
+//!    busy), so the run was disturbed;
 //! 2. half that rate, paced: the same requests, sent on a schedule, with the latency of
 //!    each (p50/p99), measured from the scheduled send time (so a late answer also delays
 //!    what follows: no coordinated omission) and from the actual send;
-//! 3. the baseline, in the same run: `openssl speed -seconds 5 -multi 1 rsa2048` (the
-//!    openssl CLI), its RSA-2048 sign/s on one core.
+//! 3. the baseline, in the same run, on the server's core: `taskset -c 0 openssl speed
+//!    -seconds 5 -multi 1 rsa2048`, its RSA-2048 sign/s.
 //!
-//! Per-core ratio = (responses/s ÷ server workers) ÷ openssl's single-core sign/s. Three runs;
-//! prints each and the median. Then a rough breakdown, in this process on one thread: a bare
-//! RSA-2048/SHA-256 signature with the IdP's key (`openssl::sign::Signer`) and the XML
-//! signature of an assertion-sized document (`federation_metadata::xmlsig::sign_enveloped`,
-//! libxmlsec1, what the IdP calls). Usage (release build):
+//! Per-core ratio = responses/s ÷ openssl's sign/s, both on core 0. Three runs; prints each
+//! and the medians. Then a breakdown on the driver's core, one thread: a bare RSA-2048
+//! signature (`openssl::sign::Signer`, key loaded once), the IdP's signature of an assertion
+//! (`protocols::saml::signature`), a whole signed `build_response`, and, for comparison,
+//! libxmlsec1 (`federation_metadata::xmlsig::sign_enveloped`, the former path). Usage
+//! (release build, needs 2 cores and `taskset`):
 //!
 //! ```sh
-//! cargo run --release -p idp --example bench_saml -- [requests per run, default 8000] [client threads, default 2] [server workers, default 2] [paced seconds, default 8]
+//! cargo run --release -p idp --example bench_saml -- [requests per run, default 6000] [client threads, default 4] [paced seconds, default 8]
 //! ```
 //!
-//! The load comes from a minimal HTTP/1.1 keep-alive client (one connection per thread);
-//! the AuthnRequests of a phase are encoded before it starts, so that the driver takes as
-//! little as possible of the CPU it shares with the server. No application log (as with
+//! The load comes from a minimal HTTP/1.1 keep-alive client (one connection per thread;
+//! four threads, so that a client thread kept off core 1 for a moment does not leave the
+//! server idle);
+//! the AuthnRequests of a phase are encoded before it starts. No application log (as with
 //! `RUST_LOG=off`); the audit trail is written to its JSON-lines file as in production.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::Write;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
 use base64::Engine as _;
 use idp::protocols::cas::url::encode;
-use openssl::pkey::{PKey, Private};
+use idp::protocols::saml::{response, signature};
 
 #[path = "bench_common/mod.rs"]
 mod common;
@@ -51,6 +60,19 @@ const PROTOCOL_NS: &str = "urn:oasis:names:tc:SAML:2.0:protocol";
 const ASSERTION_NS: &str = "urn:oasis:names:tc:SAML:2.0:assertion";
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+/// The server process, and the kernel's clock ticks per second (for its CPU time).
+static SERVER: OnceLock<(u32, f64)> = OnceLock::new();
+
+/// CPU time used so far by the server process, all its threads (`/proc/<pid>/stat`).
+fn server_cpu() -> Option<Duration> {
+    let (pid, hz) = SERVER.get()?;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which may hold spaces: utime and stime are the
+    // 14th and 15th of the line.
+    let f: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_secs_f64(ticks as f64 / hz))
+}
 
 /// The path of one HTTP-Redirect SSO request: a fresh, unsigned AuthnRequest (unique ID,
 /// IssueInstant now), raw DEFLATE, base64, percent-encoded.
@@ -102,6 +124,7 @@ impl Answer {
 
 struct Run {
     per_s: f64,
+    busy: f64,
     paced_target: f64,
     paced_per_s: f64,
     p50: Duration,
@@ -109,13 +132,15 @@ struct Run {
     p99_service: Duration,
 }
 
-/// Phase 1: as fast as the connections go. Returns responses per second.
-fn full_load(addr: SocketAddr, cookies: &[String], count: usize) -> anyhow::Result<f64> {
+/// Phase 1: as fast as the connections go. Returns responses per second, and the share of
+/// the phase during which the server's core was busy with the server.
+fn full_load(addr: SocketAddr, cookies: &[String], count: usize) -> anyhow::Result<(f64, f64)> {
     let each = count / cookies.len();
     let work: Vec<Vec<String>> = cookies
         .iter()
         .map(|_| paths(each))
         .collect::<anyhow::Result<_>>()?;
+    let cpu0 = server_cpu();
     let started = Instant::now();
     let handles: Vec<_> = cookies
         .iter()
@@ -141,7 +166,12 @@ fn full_load(addr: SocketAddr, cookies: &[String], count: usize) -> anyhow::Resu
     for h in handles {
         done += h.join().map_err(|_| anyhow!("thread panicked"))??;
     }
-    Ok(done as f64 / started.elapsed().as_secs_f64())
+    let wall = started.elapsed();
+    let busy = match (cpu0, server_cpu()) {
+        (Some(a), Some(b)) => (b - a).as_secs_f64() / wall.as_secs_f64(),
+        _ => f64::NAN,
+    };
+    Ok((done as f64 / wall.as_secs_f64(), busy))
 }
 
 /// Phase 2: `rate` requests per second in all, for `secs`, each thread on its own schedule.
@@ -208,11 +238,12 @@ fn paced(
 }
 
 fn run(addr: SocketAddr, cookies: &[String], count: usize, paced_secs: f64) -> anyhow::Result<Run> {
-    let per_s = full_load(addr, cookies, count)?;
+    let (per_s, busy) = full_load(addr, cookies, count)?;
     let target = per_s / 2.0;
     let (paced_per_s, lat, service) = paced(addr, cookies, target, paced_secs)?;
     Ok(Run {
         per_s,
+        busy,
         paced_target: target,
         paced_per_s,
         p50: pick(&lat, 0.50),
@@ -221,10 +252,21 @@ fn run(addr: SocketAddr, cookies: &[String], count: usize, paced_secs: f64) -> a
     })
 }
 
-/// `openssl speed -seconds 5 -multi 1 rsa2048`: RSA-2048 sign/s on one core.
+/// `taskset -c 0 openssl speed -seconds 5 -multi 1 rsa2048`: RSA-2048 sign/s on the
+/// server's core.
 fn openssl_speed() -> anyhow::Result<f64> {
-    let out = std::process::Command::new("openssl")
-        .args(["speed", "-seconds", "5", "-multi", "1", "rsa2048"])
+    let out = Command::new("taskset")
+        .args([
+            "-c",
+            SERVER_CORE,
+            "openssl",
+            "speed",
+            "-seconds",
+            "5",
+            "-multi",
+            "1",
+        ])
+        .arg("rsa2048")
         .output()
         .context("running openssl speed")?;
     let text = String::from_utf8_lossy(&out.stdout);
@@ -245,7 +287,11 @@ fn openssl_speed() -> anyhow::Result<f64> {
     }
 }
 
-/// An assertion-sized document with a signature template, as the IdP signs.
+/// The server's core and the driver's.
+const SERVER_CORE: &str = "0";
+const DRIVER_CORE: &str = "1";
+
+/// An assertion-sized document with a signature template, as libxmlsec1 signed it.
 fn assertion_template(cert_der: &[u8]) -> String {
     let id = "_a3f0c2d9e8b7a6f5e4d3c2b1a0f9e8d7c6";
     let tpl = federation_metadata::xmlsig::signature_template(id, Some(cert_der));
@@ -263,8 +309,39 @@ fn assertion_template(cert_der: &[u8]) -> String {
     )
 }
 
+/// What the IdP signs for GAR: the same assertion, as `build_response` gets it.
+fn assertion_data() -> response::AssertionData {
+    let now = time::OffsetDateTime::now_utc();
+    let released = |name: &str, value: &str| {
+        (
+            idp::release::Released {
+                name: name.into(),
+                values: vec![value.into()],
+            },
+            "urn:oasis:names:tc:SAML:2.0:attrname-format:basic",
+        )
+    };
+    response::AssertionData {
+        issuer: "http://127.0.0.1:8080/saml/metadata".into(),
+        audience: SP.into(),
+        recipient: format!("{SP}/SAML2/POST"),
+        in_response_to: Some("_bench1x1".into()),
+        name_id: "_9b1f2e3d4c5b6a7f8e9d0c1b2a3f4e5d".into(),
+        name_id_format: "urn:oasis:names:tc:SAML:2.0:nameid-format:transient",
+        session_index: "_5e4d3c2b1a0f9e8d7c6b5a4f3e2d1c0b".into(),
+        authn_instant: now,
+        session_not_on_or_after: Some(now + time::Duration::hours(10)),
+        now,
+        lifetime: time::Duration::seconds(300),
+        attributes: vec![
+            released("idEnt", "ENT-DEMO"),
+            released("GARPersonIdentifiant", "gar-5101"),
+        ],
+    }
+}
+
 /// Mean time of `f` over about one second (after a few calls of warm-up).
-fn time_it(mut f: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<(Duration, usize)> {
+fn time_it(mut f: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<Duration> {
     for _ in 0..20 {
         f()?;
     }
@@ -274,100 +351,174 @@ fn time_it(mut f: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<(Duratio
         f()?;
         n += 1;
     }
-    Ok((t0.elapsed() / n as u32, n))
+    Ok(t0.elapsed() / n as u32)
 }
 
-fn breakdown(key: &PKey<Private>, cert_der: &[u8]) -> anyhow::Result<()> {
-    let (rsa, _) = time_it(|| {
-        let mut s = openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), key)?;
+/// Per-call costs on the driver's core (the server is stopped by then).
+fn breakdown() -> anyhow::Result<()> {
+    let (key, cert) = federation_metadata::keys::generate_self_signed("bench", 1)?;
+    let cert_der = cert.to_der()?;
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let bare = time_it(|| {
+        let mut s = openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), &key)?;
         s.update(b"a SignedInfo of a few hundred bytes, canonicalized")?;
         s.sign_to_vec()?;
         Ok(())
     })?;
-    let doc = assertion_template(cert_der);
-    let (xml, _) = time_it(|| {
-        let signed = federation_metadata::xmlsig::sign_enveloped(&doc, key)?;
-        if !signed.contains("<ds:SignatureValue>") && !signed.contains("SignatureValue>") {
-            bail!("not signed");
-        }
-        Ok(())
-    })?;
-    let (der, _) = time_it(|| {
-        key.private_key_to_der()?;
-        Ok(())
-    })?;
-    let der_bytes = key.private_key_to_der()?;
-    // What libxmlsec1 does per call besides the signature: a key decoded from DER, then a
-    // first signature with it (its Montgomery and blinding set-up are per key object).
-    let (fresh, _) = time_it(|| {
-        let k = PKey::private_key_from_der(&der_bytes)?;
-        let mut s = openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), &k)?;
-        s.update(b"a SignedInfo of a few hundred bytes, canonicalized")?;
-        s.sign_to_vec()?;
-        Ok(())
-    })?;
-    println!(
-        "breakdown (this process, one thread): bare RSA-2048/SHA-256 sign with the loaded key {:.3} ms; \
-the same with the key decoded from DER first {:.3} ms; \
-xmlsig::sign_enveloped of a {}-byte assertion {:.3} ms (of which private_key_to_der {:.3} ms)",
-        rsa.as_secs_f64() * 1e3,
-        fresh.as_secs_f64() * 1e3,
-        doc.len(),
-        xml.as_secs_f64() * 1e3,
-        der.as_secs_f64() * 1e3,
-    );
-    // Two threads at once (as the server's blocking pool does): signatures per second in all.
-    let both = |f: fn(&PKey<Private>, &str) -> anyhow::Result<()>| -> anyhow::Result<f64> {
-        let handles: Vec<_> = (0..2)
-            .map(|_| {
-                let (k, d) = (key.clone(), doc.clone());
-                std::thread::spawn(move || time_it(|| f(&k, &d)))
-            })
-            .collect();
-        let mut per_s = 0.0;
-        for h in handles {
-            let (t, _) = h.join().map_err(|_| anyhow!("thread panicked"))??;
-            per_s += 1.0 / t.as_secs_f64();
-        }
-        Ok(per_s)
+    let data = assertion_data();
+    let signing = response::Signing {
+        key: key.clone(),
+        cert_der: cert_der.clone(),
+        algorithm: federation_metadata::xmlsig::RSA_SHA256,
+        sign_assertion: true,
+        sign_response: false,
+        encrypt_for: None,
     };
-    let bare2 = both(|k, _| {
-        let mut s = openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), k)?;
-        s.update(b"a SignedInfo of a few hundred bytes, canonicalized")?;
-        s.sign_to_vec()?;
+    let build = || {
+        response::build_response(
+            "http://127.0.0.1:8080/saml/metadata",
+            &data.recipient,
+            data.in_response_to.as_deref(),
+            data.now,
+            None,
+            Some(&data),
+            &signing,
+        )
+    };
+    let sample = build()?;
+    let whole = time_it(|| {
+        build()?;
         Ok(())
     })?;
-    let xml2 = both(|k, d| {
-        federation_metadata::xmlsig::sign_enveloped(d, k)?;
+    let sig_key = signature::Key {
+        key: &key,
+        cert_der: &cert_der,
+        algorithm: federation_metadata::xmlsig::RSA_SHA256,
+    };
+    let head = "<saml:Assertion>".repeat(20);
+    let tail = "<saml:Subject></saml:Subject>".repeat(100);
+    let fast = time_it(|| {
+        signature::enveloped_signature("_id", &head, &tail, &sig_key)?;
+        Ok(())
+    })?;
+    let doc = assertion_template(&cert_der);
+    let xmlsec = time_it(|| {
+        federation_metadata::xmlsig::sign_enveloped(&doc, &key)?;
         Ok(())
     })?;
     println!(
-        "two threads at once: bare RSA sign {bare2:.0}/s in all; xmlsig::sign_enveloped {xml2:.0}/s in all"
+        "breakdown (driver's core, one thread): bare RSA-2048/SHA-256 signature {:.3} ms; \
+signature::enveloped_signature (digest of {} bytes, SignedInfo, RSA) {:.3} ms; \
+build_response with GAR's signed assertion ({} bytes) {:.3} ms; \
+for comparison libxmlsec1 xmlsig::sign_enveloped of a {}-byte assertion {:.3} ms",
+        ms(bare),
+        head.len() + tail.len(),
+        ms(fast),
+        sample.len(),
+        ms(whole),
+        doc.len(),
+        ms(xmlsec),
     );
     Ok(())
 }
 
-fn main() -> anyhow::Result<()> {
-    let args: Vec<usize> = std::env::args()
-        .skip(1)
-        .map(|a| a.parse())
-        .collect::<Result<_, _>>()
-        .context(
-            "arguments: [requests per run] [client threads] [server workers] [paced seconds]",
-        )?;
-    let per_run = args.first().copied().unwrap_or(8_000);
-    let threads = args.get(1).copied().unwrap_or(2).max(1);
-    let workers = args.get(2).copied().unwrap_or(2).max(1);
-    let paced_secs = args.get(3).copied().unwrap_or(8).max(1) as f64;
-
+/// `--server <workers>`: the IdP, until the driver closes our stdin. Prints `ADDR <addr>`.
+fn serve(workers: usize) -> anyhow::Result<()> {
     let tmp = tempfile::tempdir()?;
     let mut settings = common::settings(tmp.path(), workers);
     idp::cli::demo::prepare_federation(&mut settings)?;
-    let key = PKey::private_key_from_pem(&std::fs::read(&settings.saml.signing_key)?)?;
-    let cert_der =
-        openssl::x509::X509::from_pem(&std::fs::read(&settings.saml.signing_cert)?)?.to_der()?;
-    let (server, addr, cookies) = common::start(&settings, threads)?;
+    let (server, addr) = common::start_server(&settings)?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "ADDR {addr}")?;
+    out.flush()?;
+    drop(out);
+    let mut rest = Vec::new();
+    std::io::stdin().read_to_end(&mut rest)?;
+    server.stop();
+    Ok(())
+}
 
+/// This example again, as the server, under `taskset -c 0`: the child and its address.
+fn spawn_server() -> anyhow::Result<(Child, SocketAddr)> {
+    let mut child = Command::new("taskset")
+        .args(["-c", SERVER_CORE])
+        .arg(std::env::current_exe()?)
+        .args(["--server", "1"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("starting the server process under taskset")?;
+    let stdout = child.stdout.take().ok_or(anyhow!("no stdout"))?;
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line)?;
+    let addr = line
+        .strip_prefix("ADDR ")
+        .ok_or_else(|| anyhow!("the server process said {line:?}"))?
+        .trim()
+        .parse()?;
+    Ok((child, addr))
+}
+
+/// Every thread of this process (and those it starts later) on the driver's core.
+fn pin_self() -> anyhow::Result<()> {
+    let status = Command::new("taskset")
+        .args(["-a", "-cp", DRIVER_CORE, &std::process::id().to_string()])
+        .stdout(Stdio::null())
+        .status()
+        .context("running taskset")?;
+    if !status.success() {
+        bail!("taskset -a -cp {DRIVER_CORE} failed");
+    }
+    Ok(())
+}
+
+fn median<T: Copy>(mut v: Vec<T>, cmp: impl Fn(&T, &T) -> std::cmp::Ordering) -> T {
+    v.sort_by(cmp);
+    v[v.len() / 2]
+}
+
+fn main() -> anyhow::Result<()> {
+    let raw: Vec<String> = std::env::args().skip(1).collect();
+    if raw.first().map(String::as_str) == Some("--server") {
+        let workers = raw.get(1).map(|w| w.parse()).transpose()?.unwrap_or(1);
+        return serve(workers);
+    }
+    let args: Vec<usize> = raw
+        .iter()
+        .map(|a| a.parse())
+        .collect::<Result<_, _>>()
+        .context("arguments: [requests per run] [client threads] [paced seconds]")?;
+    let per_run = args.first().copied().unwrap_or(6_000);
+    let threads = args.get(1).copied().unwrap_or(4).max(1);
+    let paced_secs = args.get(2).copied().unwrap_or(8).max(1) as f64;
+    if std::thread::available_parallelism().map_or(0, |n| n.get()) < 2 {
+        bail!("needs two cores: one for the server, one for the driver");
+    }
+    pin_self()?;
+    let (mut child, addr) = spawn_server()?;
+    let hz = Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0);
+    SERVER.get_or_init(|| (child.id(), hz));
+    let result = drive(addr, child.id(), per_run, threads, paced_secs);
+    // Closing its stdin stops the server.
+    drop(child.stdin.take());
+    child.wait()?;
+    result?;
+    breakdown()
+}
+
+fn drive(
+    addr: SocketAddr,
+    server_pid: u32,
+    per_run: usize,
+    threads: usize,
+    paced_secs: f64,
+) -> anyhow::Result<()> {
+    let cookies = common::logins(addr, threads)?;
     // One request looked at closely: a signed assertion, GAR's attributes.
     let mut c = Conn::open(addr, cookies[0].clone())?;
     let first = c.get(&sso_path()?)?;
@@ -395,18 +546,21 @@ fn main() -> anyhow::Result<()> {
     full_load(addr, &cookies, 1_000.max(threads))?;
     println!(
         "SAML SSO benchmark: {per_run} requests per run at full load, then half that rate for {paced_secs} s; \
-{threads} client threads, {workers} server workers, {} cores",
-        std::thread::available_parallelism().map_or(0, |n| n.get())
+server (pid {server_pid}): 1 actix worker, all its threads on core {SERVER_CORE}; \
+driver: {threads} client threads on core {DRIVER_CORE}"
     );
     let mut runs = Vec::new();
     for i in 1..=3 {
         let r = run(addr, &cookies, per_run, paced_secs)?;
         let sign = openssl_speed()?;
-        let ratio = r.per_s / workers as f64 / sign;
+        let ratio = r.per_s / sign;
         println!(
-            "run {i}: {:.0} responses/s; openssl rsa2048 {:.1} sign/s (1 core); per-core ratio {:.3}; \
-paced at {:.0}/s (achieved {:.0}/s): p50 {:.3} ms, p99 {:.3} ms (p99 from actual send {:.3} ms)",
+            "run {i}: {:.0} responses/s on one core (server CPU {:.0}% of the phase, {:.0} per server CPU-second); openssl rsa2048 {:.1} sign/s (core {SERVER_CORE}); \
+per-core ratio {:.3}; paced at {:.0}/s (achieved {:.0}/s): p50 {:.3} ms, p99 {:.3} ms \
+(p99 from actual send {:.3} ms)",
             r.per_s,
+            r.busy * 100.0,
+            r.per_s / r.busy,
             sign,
             ratio,
             r.paced_target,
@@ -417,32 +571,22 @@ paced at {:.0}/s (achieved {:.0}/s): p50 {:.3} ms, p99 {:.3} ms (p99 from actual
         );
         runs.push((ratio, sign, r));
     }
-    let mut ratios: Vec<f64> = runs.iter().map(|r| r.0).collect();
-    ratios.sort_by(f64::total_cmp);
-    let mut signs: Vec<f64> = runs.iter().map(|r| r.1).collect();
-    signs.sort_by(f64::total_cmp);
-    let mut rates: Vec<f64> = runs.iter().map(|r| r.2.per_s).collect();
-    rates.sort_by(f64::total_cmp);
-    let mut p99s: Vec<Duration> = runs.iter().map(|r| r.2.p99).collect();
-    p99s.sort();
-    let mut p50s: Vec<Duration> = runs.iter().map(|r| r.2.p50).collect();
-    p50s.sort();
+    let ratio = median(runs.iter().map(|r| r.0).collect(), f64::total_cmp);
+    let sign = median(runs.iter().map(|r| r.1).collect(), f64::total_cmp);
+    let rate = median(runs.iter().map(|r| r.2.per_s).collect(), f64::total_cmp);
+    let p50 = median(runs.iter().map(|r| r.2.p50).collect(), Ord::cmp);
+    let p99 = median(runs.iter().map(|r| r.2.p99).collect(), Ord::cmp);
     println!(
-        "medians: {:.0} responses/s, openssl {:.1} sign/s, per-core ratio {:.3} (target ≥ 0.85: {}), \
-paced p50 {:.3} ms, p99 {:.3} ms (target < 10 ms: {})",
-        rates[1],
-        signs[1],
-        ratios[1],
-        if ratios[1] >= 0.85 { "met" } else { "NOT met" },
-        p50s[1].as_secs_f64() * 1e3,
-        p99s[1].as_secs_f64() * 1e3,
-        if p99s[1] < Duration::from_millis(10) {
+        "medians: {rate:.0} responses/s, openssl {sign:.1} sign/s, per-core ratio {ratio:.3} \
+(target ≥ 0.85: {}), paced p50 {:.3} ms, p99 {:.3} ms (target < 10 ms: {})",
+        if ratio >= 0.85 { "met" } else { "NOT met" },
+        p50.as_secs_f64() * 1e3,
+        p99.as_secs_f64() * 1e3,
+        if p99 < Duration::from_millis(10) {
             "met"
         } else {
             "NOT met"
         },
     );
-    server.stop();
-    breakdown(&key, &cert_der)?;
     Ok(())
 }

@@ -164,19 +164,22 @@ pub fn state(settings: &Settings, backends: Backends) -> Result<Data<AppState>, 
     let publisher = Arc::new(Publisher::new(identity.clone(), federation.clone()));
     let secret_path = settings.data_dir().join("saml").join("nameid-secret");
     let secret = NameIdSecret::load_or_create(&secret_path)?;
-    let saml = Arc::new(Saml::new(
-        &settings.saml,
-        SamlDeps {
-            federation: federation.clone(),
-            identity,
-            tickets: backends.tickets.clone(),
-            counters: saml_counters,
-            directory: backends.directory.clone(),
-            audit: backends.audit.clone(),
-            clock: backends.clock.clone(),
-            secret,
-        },
-    ));
+    let saml = Arc::new(
+        Saml::new(
+            &settings.saml,
+            SamlDeps {
+                federation: federation.clone(),
+                identity,
+                tickets: backends.tickets.clone(),
+                counters: saml_counters,
+                directory: backends.directory.clone(),
+                audit: backends.audit.clone(),
+                clock: backends.clock.clone(),
+                secret,
+            },
+        )
+        .with_session_lifetime(settings.sessions.absolute_timeout_secs),
+    );
     let cas = Arc::new(Cas::new(
         &settings.cas,
         CasDeps {

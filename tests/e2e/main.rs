@@ -13,7 +13,8 @@
 //! - `login`: login, refusals, throttling, CSRF
 //! - `pages`: pages, languages, headers, probes, error pages
 //! - `saml`: the SAML IdP (Web Browser SSO) with pysaml2, and its refusals
-//! - `saml_sps`: the SAML IdP with real SPs (Shibboleth SP 3, mod_auth_mellon)
+//! - `saml_slo`: SAML single logout with scripted SPs (SOAP back channel, statuses, refusals)
+//! - `saml_sps`: the SAML IdP with real SPs (Shibboleth SP 3, mod_auth_mellon), SSO and SLO
 //! - `session`: SSO session lifecycle
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -29,5 +30,6 @@ mod federation;
 mod login;
 mod pages;
 mod saml;
+mod saml_slo;
 mod saml_sps;
 mod session;

@@ -6,9 +6,12 @@
 //! entry asks for encrypted assertions (AES-256-GCM, RSA-OAEP), decrypted by pysaml2. Then the
 //! SP-initiated single logout (HTTP-Redirect) answered with a signed LogoutResponse that
 //! pysaml2 validates, and its refusals. Then the refusals, each with its error page or SAML status and its audit event: unknown issuer,
-//! unregistered ACS, missing or bad signature, signature wrapping, replay, expired
-//! IssueInstant, DTD and oversized XML, IsPassive, NameIDPolicy, unsolicited SSO, and an SP
-//! gone from the registry.
+//! unregistered ACS, missing or bad signature (both bindings), SHA-1 signatures from an SP
+//! not allowed them (and accepted from one that is), signature wrapping, replay, expired or
+//! future IssueInstant, unreadable, DTD-carrying and oversized messages, IsPassive,
+//! NameIDPolicy (Format, AllowCreate, SPNameQualifier), response bindings other than
+//! HTTP-POST (UnsupportedBinding), unsolicited SSO, and an SP gone from the registry (new
+//! requests and one already waiting at the login page).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -36,6 +39,16 @@ const ACS3: &str = "http://127.0.0.1:9/acs3";
 const SSO: &str = "http://localhost:8080/saml/sso";
 /// The SingleLogoutService (HTTP-Redirect) registered for the SPs.
 const SLO: &str = "http://127.0.0.1:9/slo";
+/// An SP whose entry allows SHA-1 signatures, with an HTTP-Artifact ACS (index 1) beside
+/// its default HTTP-POST one.
+const SP4: &str = "http://sp4.test/legacy";
+const ACS4: &str = "http://127.0.0.1:9/acs4";
+const ART4: &str = "http://127.0.0.1:9/artifact4";
+const RSA_SHA1: &str = "http://www.w3.org/2000/09/xmldsig#rsa-sha1";
+const SHA1: &str = "http://www.w3.org/2000/09/xmldsig#sha1";
+const TRANSIENT: &str = "urn:oasis:names:tc:SAML:2.0:nameid-format:transient";
+const PERSISTENT: &str = "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent";
+const UNSPECIFIED: &str = "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified";
 
 struct Domain {
     tmp: tempfile::TempDir,
@@ -157,6 +170,17 @@ impl Domain {
             "",
         );
         std::fs::write(src.join("services/encrypted.toml"), encrypted).unwrap();
+        // An SP still signing with SHA-1, which its entry allows, and with an HTTP-Artifact
+        // ACS registered beside its HTTP-POST one.
+        let legacy = service_toml("legacy", SP4, ACS4, &self.sp_pem, false)
+            .replace("[protocol.saml]\n", "[protocol.saml]\nallow_sha1 = true\n")
+            .replace(
+                "[[protocol.saml.single_logout_services]]",
+                &format!(
+                    "[[protocol.saml.assertion_consumer_services]]\nbinding = \"http-artifact\"\nlocation = \"{ART4}\"\nindex = 1\n\n[[protocol.saml.single_logout_services]]"
+                ),
+            );
+        std::fs::write(src.join("services/legacy.toml"), legacy).unwrap();
         let out = self.tmp.path().join("out");
         let _ = std::fs::remove_dir_all(&out);
         compile_domain(&src, &self.fed_key, &out, OffsetDateTime::now_utc())
@@ -376,7 +400,22 @@ fn redirect_query(xml: &str, key: Option<&PKey<Private>>) -> String {
 
 /// `xml` (whose root has ID `id`, Issuer first) with an enveloped signature by `key`.
 fn sign_enveloped(xml: &str, id: &str, key: &PKey<Private>) -> String {
-    let template = federation_metadata::xmlsig::signature_template(id, None);
+    use federation_metadata::xmlsig::{RSA_SHA256, SHA256};
+    sign_enveloped_with(xml, id, key, RSA_SHA256, SHA256)
+}
+
+/// [`sign_enveloped`] with signature method `method` and digest `digest`.
+fn sign_enveloped_with(
+    xml: &str,
+    id: &str,
+    key: &PKey<Private>,
+    method: &str,
+    digest: &str,
+) -> String {
+    use federation_metadata::xmlsig::{RSA_SHA256, SHA256};
+    let template = federation_metadata::xmlsig::signature_template(id, None)
+        .replace(RSA_SHA256, method)
+        .replace(SHA256, digest);
     let at = xml.find("</saml:Issuer>").unwrap() + "</saml:Issuer>".len();
     let with = format!("{}{template}{}", &xml[..at], &xml[at..]);
     let signed = federation_metadata::xmlsig::sign_enveloped(&with, key).unwrap();
@@ -384,6 +423,61 @@ fn sign_enveloped(xml: &str, id: &str, key: &PKey<Private>) -> String {
         Some((decl, rest)) if decl.starts_with("<?xml") => rest.trim_start().to_owned(),
         _ => signed,
     }
+}
+
+/// The last `saml_request_refused` event: (SP, outcome, reason).
+fn last_refusal(idp: &TestIdp) -> (String, String, String) {
+    idp.events()
+        .into_iter()
+        .rev()
+        .find_map(|e| match e {
+            AuditEvent::SamlRequestRefused {
+                sp,
+                outcome,
+                reason,
+            } => Some((sp, outcome, reason)),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
+/// Asserts that the last refusal is `(sp, outcome)` with a reason containing `reason_part`.
+#[track_caller]
+fn assert_refused(idp: &TestIdp, sp: &str, outcome: &str, reason_part: &str) {
+    let (s, o, r) = last_refusal(idp);
+    assert_eq!((s.as_str(), o.as_str()), (sp, outcome), "{r}");
+    assert!(r.contains(reason_part), "{r:?} lacks {reason_part:?}");
+}
+
+/// The `/saml/sso/continue` URL of the page answering a POSTed AuthnRequest.
+fn continue_url(page: &Page) -> String {
+    assert_eq!(page.status, 200, "{}", page.body);
+    let next = page
+        .body
+        .split("url=")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(next.starts_with("/saml/sso/continue?ref="), "{}", page.body);
+    next
+}
+
+/// Asserts that `page` posts to `acs` a response with status `code` (second level) for
+/// request `id`, without an assertion.
+#[track_caller]
+fn assert_status(page: &Page, acs: &str, top: &str, code: &str, id: &str) {
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains(&format!("action=\"{acs}\"")),
+        "{}",
+        page.body
+    );
+    let xml = response_of(page);
+    assert!(xml.contains(&format!("status:{top}\"")), "{xml}");
+    assert!(xml.contains(&format!("status:{code}\"")), "{xml}");
+    assert!(xml.contains(&format!("InResponseTo=\"{id}\"")), "{xml}");
+    assert!(!xml.contains("Assertion"), "{xml}");
 }
 
 fn login_through(browser: &Browser, page: &Page) -> Page {
@@ -585,6 +679,93 @@ fn refusals_get_an_error_page_or_a_status_and_an_audit_event() {
     assert_eq!(page.status, 400);
     assert!(refused(&idp, "error_page", "does not verify"));
 
+    // The same over HTTP-POST: unsigned, signed by another key, a signature that no longer
+    // covers what is read, from an unknown issuer.
+    let post = |xml: &str| {
+        browser.post_form(
+            "/saml/sso",
+            &[("SAMLRequest", &encode_block(xml.as_bytes()))],
+        )
+    };
+    let page = post(&authn_xml("_p1", SP, now, "", ""));
+    assert_eq!(page.status, 400, "{}", page.body);
+    assert_refused(&idp, SP, "error_page", "not signed");
+    let page = post(&sign_enveloped(
+        &authn_xml("_p2", SP, now, "", ""),
+        "_p2",
+        &other,
+    ));
+    assert_eq!(page.status, 400, "{}", page.body);
+    assert_refused(&idp, SP, "error_page", "signature is refused");
+    let tampered = sign_enveloped(&authn_xml("_p3", SP, now, "", ""), "_p3", key)
+        .replace(" Version=\"2.0\"", " Version=\"2.0\" IsPassive=\"true\"");
+    let page = post(&tampered);
+    assert_eq!(page.status, 400, "{}", page.body);
+    assert_refused(&idp, SP, "error_page", "signature is refused");
+    let stranger = "http://unknown.test/sp";
+    let page = post(&sign_enveloped(
+        &authn_xml("_p4", stranger, now, "", ""),
+        "_p4",
+        key,
+    ));
+    assert_eq!(page.status, 403, "{}", page.body);
+    assert_refused(&idp, stranger, "error_page", "not an active SAML service");
+    assert!(!page.body.contains("SAMLResponse"));
+
+    // Unreadable messages: none at all (GET or POST), no Issuer, not base64, not DEFLATE,
+    // over the form limit. Error pages, audited.
+    assert_eq!(browser.get("/saml/sso").status, 400);
+    assert_refused(&idp, "", "error_page", "no SAML message");
+    let no_issuer =
+        authn_xml("_p5", SP, now, "", "").replace(&format!("<saml:Issuer>{SP}</saml:Issuer>"), "");
+    assert_eq!(
+        browser.get(&redirect_query(&no_issuer, Some(key))).status,
+        400
+    );
+    assert_refused(&idp, "", "error_page", "no Issuer");
+    let page = browser.post_form("/saml/sso", &[("RelayState", "x")]);
+    assert_eq!(page.status, 400, "{}", page.body);
+    assert_refused(&idp, "", "error_page", "no SAML message");
+    assert_eq!(browser.get("/saml/sso?SAMLRequest=%%%").status, 400);
+    assert_refused(&idp, "", "error_page", "badly encoded");
+    assert_eq!(
+        browser
+            .get("/saml/sso?SAMLRequest=bm90IGRlZmxhdGU%3D")
+            .status,
+        400
+    );
+    assert_refused(&idp, "", "error_page", "DEFLATE");
+    let huge = "A".repeat(idp::protocols::saml::bindings::MAX_ENCODED + 8192);
+    let page = browser.post_form("/saml/sso", &[("SAMLRequest", &huge)]);
+    assert_eq!(page.status, 413, "{}", page.body);
+    assert_refused(&idp, "", "error_page", "too large");
+    // A pending request that is not kept (expired, or never was): at the continue step and
+    // at the login that would complete it. Each one audited.
+    let count = || {
+        idp.events()
+            .iter()
+            .filter(|e| matches!(e, AuditEvent::SamlRequestRefused { .. }))
+            .count()
+    };
+    let before = count();
+    assert_eq!(browser.get("/saml/sso/continue?ref=_nothing").status, 400);
+    assert_eq!(browser.get("/saml/sso/continue").status, 400);
+    let other_browser = idp.browser();
+    let form = other_browser.get("/login");
+    let page = other_browser.post_form(
+        "/login",
+        &[
+            ("csrf", &form.csrf()),
+            ("login", "lea.dupont"),
+            ("password", LEA_PASSWORD),
+            ("saml", "_expired"),
+        ],
+    );
+    assert_eq!(page.status, 400, "{}", page.body);
+    assert!(!page.body.contains("SAMLResponse"));
+    assert_eq!(count(), before + 3);
+    assert_refused(&idp, "", "error_page", "unknown or expired pending request");
+
     // Signature wrapping: a genuinely signed request inside a forged one (POST binding).
     let inner = sign_enveloped(&authn_xml("_inner", SP, now, "", ""), "_inner", key);
     let inner = inner.replace(
@@ -604,6 +785,8 @@ fn refusals_get_an_error_page_or_a_status_and_an_audit_event() {
     );
     assert_eq!(page.status, 400, "{}", page.body);
     assert!(!page.body.contains("evil.test"));
+    // (The nested signature is not the request's own: the forged one is unsigned.)
+    assert_refused(&idp, SP, "error_page", "not signed");
     // The same with the inner request's signature moved up to the forged root.
     let sig_start = inner.find("<ds:Signature").unwrap();
     let sig_end = inner.find("</ds:Signature>").unwrap() + "</ds:Signature>".len();
@@ -633,6 +816,10 @@ fn refusals_get_an_error_page_or_a_status_and_an_audit_event() {
     assert!(res.contains("InResponseTo=\"_replay\""));
     assert!(!res.contains("Assertion"));
     assert!(refused(&idp, "RequestDenied", "replay"));
+    // Replayed over the other binding: the same ID is still used.
+    let again = post(&sign_enveloped(&xml, "_replay", key));
+    assert_status(&again, ACS, "Requester", "RequestDenied", "_replay");
+    assert_refused(&idp, SP, "RequestDenied", "replay");
 
     // Expired IssueInstant.
     let old = now - time::Duration::hours(1);
@@ -640,6 +827,14 @@ fn refusals_get_an_error_page_or_a_status_and_an_audit_event() {
     let res = response_of(&browser.get(&redirect_query(&xml, Some(key))));
     assert!(res.contains("status:RequestDenied"), "{res}");
     assert!(refused(&idp, "RequestDenied", "IssueInstant"));
+    // … and one from the future beyond the allowed skew.
+    let ahead = now + time::Duration::minutes(30);
+    let page = browser.get(&redirect_query(
+        &authn_xml("_ahead", SP, ahead, "", ""),
+        Some(key),
+    ));
+    assert_status(&page, ACS, "Requester", "RequestDenied", "_ahead");
+    assert_refused(&idp, SP, "RequestDenied", "IssueInstant");
 
     // DTD-carrying and oversized XML.
     let xml = format!(
@@ -657,6 +852,26 @@ fn refusals_get_an_error_page_or_a_status_and_an_audit_event() {
     );
     assert_eq!(browser.get(&redirect_query(&big, Some(key))).status, 400);
     assert!(refused(&idp, "error_page", "too large"));
+    // The same over HTTP-POST (the message within the form limit, too large once decoded).
+    let xml = format!(
+        "<!DOCTYPE r [<!ENTITY e \"x\">]>{}",
+        sign_enveloped(&authn_xml("_pdtd", SP, now, "", ""), "_pdtd", key)
+    );
+    assert_eq!(post(&xml).status, 400);
+    assert_refused(&idp, "", "error_page", "DTD");
+    let big = authn_xml(
+        "_pbig",
+        SP,
+        now,
+        "",
+        &format!(
+            "<!--{}-->",
+            "a".repeat(idp::protocols::saml::bindings::MAX_XML + 1)
+        ),
+    );
+    assert!(encode_block(big.as_bytes()).len() < idp::protocols::saml::bindings::MAX_ENCODED);
+    assert_eq!(post(&big).status, 400);
+    assert_refused(&idp, "", "error_page", "too large");
 
     // Another Destination: Requester.
     let xml = authn_xml("_dest", SP, now, "", "").replace(SSO, "http://elsewhere.test/sso");
@@ -680,11 +895,14 @@ fn refusals_get_an_error_page_or_a_status_and_an_audit_event() {
     );
     let res = response_of(&browser.get(&redirect_query(&xml, Some(key))));
     assert!(res.contains("status:InvalidNameIDPolicy"), "{res}");
+    assert_refused(&idp, SP, "InvalidNameIDPolicy", "Format");
 
     // Unsolicited SSO: refused for an SP not allowed to use it.
     let page = browser.get(&format!("/saml/sso/init?sp={}", enc(SP)));
     assert_eq!(page.status, 400);
     assert!(refused(&idp, "error_page", "unsolicited"));
+    assert_eq!(browser.get("/saml/sso/init?RelayState=x").status, 400);
+    assert_refused(&idp, "", "error_page", "without an sp parameter");
 }
 
 #[test]
@@ -790,6 +1008,14 @@ fn unsolicited_sso_for_an_allowed_sp_and_an_sp_gone_from_the_registry() {
     let now = OffsetDateTime::now_utc();
     let q = redirect_query(&authn_xml("_gone0", SP, now, "", ""), Some(&domain.sp_key));
     assert_eq!(browser.get(&q).status, 200);
+    // A request accepted before the SP left, still waiting at the login page.
+    let waiting = idp.browser();
+    let q = redirect_query(
+        &authn_xml("_gone_wait", SP, now, "", ""),
+        Some(&domain.sp_key),
+    );
+    let login = waiting.get(&q);
+    assert!(login.body.contains("name=\"password\""), "{}", login.body);
     domain.publish(false);
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut n = 0;
@@ -806,6 +1032,217 @@ fn unsolicited_sso_for_an_allowed_sp_and_an_sp_gone_from_the_registry() {
         std::thread::sleep(Duration::from_millis(300));
     }
     assert!(refused(&idp, "error_page", "not an active SAML service"));
+    // Its pending request, completed by a login now: an error page, never a response.
+    let page = login_through(&waiting, &login);
+    assert_eq!(page.status, 403, "{}", page.body);
+    assert!(!page.body.contains("SAMLResponse"));
+    assert_refused(&idp, SP, "error_page", "no longer an active service");
+}
+
+#[test]
+fn post_requests_signed_with_sha1_only_from_an_sp_allowed_it() {
+    use federation_metadata::xmlsig::{RSA_SHA256, SHA256};
+    let domain = Domain::new();
+    let idp = start(&domain);
+    let now = OffsetDateTime::now_utc();
+    let key = &domain.sp_key;
+    let post = |browser: &Browser, xml: &str| {
+        browser.post_form(
+            "/saml/sso",
+            &[("SAMLRequest", &encode_block(xml.as_bytes()))],
+        )
+    };
+    // RSA-SHA1 with a SHA-1 digest, and each of them alone.
+    for (n, (method, digest)) in [(RSA_SHA1, SHA1), (RSA_SHA1, SHA256), (RSA_SHA256, SHA1)]
+        .into_iter()
+        .enumerate()
+    {
+        // The pysaml2 SP's entry does not allow SHA-1: an error page, never a POST.
+        let browser = idp.browser();
+        let id = format!("_sha1_refused{n}");
+        let xml = sign_enveloped_with(&authn_xml(&id, SP, now, "", ""), &id, key, method, digest);
+        let page = post(&browser, &xml);
+        assert_eq!(page.status, 400, "{}", page.body);
+        assert!(!page.body.contains("SAMLResponse"));
+        assert_refused(&idp, SP, "error_page", "not accepted");
+        // The legacy SP's entry allows it: accepted, the login page, then its response.
+        let id = format!("_sha1_ok{n}");
+        let xml = sign_enveloped_with(&authn_xml(&id, SP4, now, "", ""), &id, key, method, digest);
+        let login = browser.get(&continue_url(&post(&browser, &xml)));
+        let answer = login_through(&browser, &login);
+        assert!(
+            answer.body.contains(&format!("action=\"{ACS4}\"")),
+            "{}",
+            answer.body
+        );
+        let res = response_of(&answer);
+        assert!(res.contains("status:Success"), "{res}");
+        assert!(res.contains(&format!("InResponseTo=\"{id}\"")), "{res}");
+    }
+    // SHA-1 allowed is still a signature check: another key, or a changed byte, refused.
+    let browser = idp.browser();
+    let (other, _) = generate_self_signed("other", 1).unwrap();
+    let xml = authn_xml("_sha1_other", SP4, now, "", "");
+    let page = post(
+        &browser,
+        &sign_enveloped_with(&xml, "_sha1_other", &other, RSA_SHA1, SHA1),
+    );
+    assert_eq!(page.status, 400, "{}", page.body);
+    assert_refused(&idp, SP4, "error_page", "signature is refused");
+    let signed = sign_enveloped_with(&xml, "_sha1_other", key, RSA_SHA1, SHA1);
+    let tampered = signed.replace(" Version=\"2.0\"", " Version=\"2.0\" ForceAuthn=\"true\"");
+    assert_ne!(signed, tampered);
+    assert_eq!(post(&browser, &tampered).status, 400);
+    assert_refused(&idp, SP4, "error_page", "signature is refused");
+}
+
+#[test]
+fn name_id_policy_and_response_binding_refusals_get_a_status_at_the_trusted_acs() {
+    let domain = Domain::new();
+    let idp = start(&domain);
+    let browser = idp.browser();
+    let now = OffsetDateTime::now_utc();
+    let key = &domain.sp_key;
+    let policy = |attrs: &str| format!("<samlp:NameIDPolicy {attrs}/>");
+    let get = |xml: &str| browser.get(&redirect_query(xml, Some(key)));
+
+    // An SPNameQualifier other than the SP itself: no affiliations.
+    let page = get(&authn_xml(
+        "_affiliation",
+        SP,
+        now,
+        "",
+        &policy("SPNameQualifier=\"http://affiliation.test/group\" AllowCreate=\"true\""),
+    ));
+    assert_status(
+        &page,
+        ACS,
+        "Requester",
+        "InvalidNameIDPolicy",
+        "_affiliation",
+    );
+    assert_refused(&idp, SP, "InvalidNameIDPolicy", "affiliations");
+    // AllowCreate "true", "false" (a transient identifier is associated with nothing
+    // lasting: errata E10's "not applicable", as Shibboleth IdP does), absent, or the SP
+    // itself as SPNameQualifier: served.
+    for (n, attrs) in [
+        format!("Format=\"{TRANSIENT}\" AllowCreate=\"true\""),
+        format!("Format=\"{TRANSIENT}\" AllowCreate=\"false\""),
+        "AllowCreate=\"false\"".to_owned(),
+        format!("Format=\"{UNSPECIFIED}\" AllowCreate=\"0\""),
+        format!("Format=\"{TRANSIENT}\""),
+        format!("SPNameQualifier=\"{SP}\""),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let page = get(&authn_xml(
+            &format!("_create{n}"),
+            SP,
+            now,
+            "",
+            &policy(attrs),
+        ));
+        assert!(page.body.contains("name=\"password\""), "{}", page.body);
+    }
+    // A persistent identifier exists for every person by construction: AllowCreate="false"
+    // is served, with it.
+    let xml = authn_xml(
+        "_persistent",
+        SP2,
+        now,
+        "",
+        &policy(&format!("Format=\"{PERSISTENT}\" AllowCreate=\"false\"")),
+    );
+    let answer = login_through(&browser, &get(&xml));
+    let res = response_of(&answer);
+    assert!(res.contains("status:Success"), "{res}");
+    assert!(res.contains(PERSISTENT), "{res}");
+    assert!(res.contains("InResponseTo=\"_persistent\""), "{res}");
+
+    // Response bindings other than HTTP-POST (the session now open changes nothing):
+    // UnsupportedBinding, posted to the SP's default HTTP-POST ACS.
+    for (n, binding) in [
+        "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Artifact",
+        "urn:oasis:names:tc:SAML:2.0:bindings:PAOS",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let id = format!("_binding{n}");
+        let extra = format!(" ProtocolBinding=\"{binding}\"");
+        let page = get(&authn_xml(&id, SP, now, &extra, ""));
+        assert_status(&page, ACS, "Responder", "UnsupportedBinding", &id);
+        assert_refused(&idp, SP, "UnsupportedBinding", "HTTP-POST");
+    }
+    // An ACS registered for HTTP-Artifact, named by URL or by index: the same, at the SP's
+    // HTTP-POST ACS.
+    for (id, extra) in [
+        (
+            "_art_url",
+            format!(" AssertionConsumerServiceURL=\"{ART4}\""),
+        ),
+        (
+            "_art_index",
+            " AssertionConsumerServiceIndex=\"1\"".to_owned(),
+        ),
+    ] {
+        let page = get(&authn_xml(id, SP4, now, &extra, ""));
+        assert_status(&page, ACS4, "Responder", "UnsupportedBinding", id);
+        assert!(!page.body.contains(ART4), "{}", page.body);
+        assert_refused(&idp, SP4, "UnsupportedBinding", "HTTP-POST");
+    }
+    // The request's own validity comes first: replayed, it is RequestDenied.
+    let page = get(&authn_xml(
+        "_art_url",
+        SP4,
+        now,
+        &format!(" AssertionConsumerServiceURL=\"{ART4}\""),
+        "",
+    ));
+    assert_status(&page, ACS4, "Requester", "RequestDenied", "_art_url");
+    assert_refused(&idp, SP4, "RequestDenied", "replay");
+    // An ACS that is not registered at all is never answered to, whatever the binding.
+    let extra = " AssertionConsumerServiceURL=\"http://evil.test/acs\" ProtocolBinding=\"urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Artifact\"";
+    let page = get(&authn_xml("_evil_art", SP, now, extra, ""));
+    assert_eq!(page.status, 400, "{}", page.body);
+    assert!(!page.body.contains("SAMLResponse"));
+    assert_refused(&idp, SP, "error_page", "not registered");
+}
+
+#[test]
+fn authn_and_logout_request_ids_have_their_own_replay_key_spaces() {
+    let domain = Domain::new();
+    let idp = start(&domain);
+    let browser = idp.browser();
+    let now = OffsetDateTime::now_utc();
+    let key = &domain.sp_key;
+    let refusals = |idp: &TestIdp| {
+        idp.events()
+            .iter()
+            .filter(|e| matches!(e, AuditEvent::SamlRequestRefused { .. }))
+            .count()
+    };
+    let authn = redirect_query(&authn_xml("_shared", SP, now, "", ""), Some(key));
+    let page = browser.get(&authn);
+    assert!(page.body.contains("name=\"password\""), "{}", page.body);
+    // A LogoutRequest from the same SP with the same ID is not a replay of it.
+    let logout = format!(
+        r#"<samlp:LogoutRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_shared" Version="2.0" IssueInstant="{}" Destination="http://localhost:8080/saml/slo"><saml:Issuer>{SP}</saml:Issuer><saml:NameID Format="{TRANSIENT}">_nobody</saml:NameID><samlp:SessionIndex>_none</samlp:SessionIndex></samlp:LogoutRequest>"#,
+        instant(now)
+    );
+    let slo = redirect_query(&logout, Some(key)).replacen("/saml/sso?", "/saml/slo?", 1);
+    let before = refusals(&idp);
+    let res = browser.get(&slo);
+    assert!(res.status < 500, "{}", res.body);
+    assert_eq!(refusals(&idp), before, "{:?}", last_refusal(&idp));
+    // Each used twice is.
+    let res = browser.get(&slo);
+    assert!(res.status < 500, "{}", res.body);
+    assert_refused(&idp, SP, "RequestDenied", "replay");
+    let page = browser.get(&authn);
+    assert_status(&page, ACS, "Requester", "RequestDenied", "_shared");
+    assert_refused(&idp, SP, "RequestDenied", "replay");
 }
 
 /// The path and query of a `/saml/slo` URL pysaml2 redirects to.
@@ -961,6 +1398,17 @@ fn post_logout_request_with_another_sp_in_the_session_propagates_then_succeeds()
     // the initiator's LogoutResponse: Success, since every other SP could be told.
     assert_eq!(res.status, 200, "{}", res.body);
     assert_eq!(res.body.matches("<iframe").count(), 1, "{}", res.body);
+    // Then its status page (the other SP never answers here: "no answer"), which leads on.
+    let start = res.body.find("href=\"/saml/slo/status?ref=").unwrap() + 6;
+    let end = res.body[start..].find('"').unwrap() + start;
+    let res = browser.get(&res.body[start..end]);
+    assert_eq!(res.status, 200, "{}", res.body);
+    assert!(
+        res.body.contains(&format!("{SP2} — pas de réponse"))
+            || res.body.contains(&format!("{SP2} — no answer")),
+        "{}",
+        res.body
+    );
     let start = res
         .body
         .find("href=\"http://127.0.0.1:9/slo?SAMLResponse=")

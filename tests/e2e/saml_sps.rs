@@ -5,13 +5,19 @@
 //! test registry from the metadata they publish themselves (`/Shibboleth.sso/Metadata`,
 //! `/mellon/metadata`, read by `federation_metadata::saml_import`).
 //!
+//! Single logout with both, started at either SP (`/Shibboleth.sso/Logout`,
+//! `/mellon/logout?ReturnTo=`) and at the IdP (its logout button): front channel (the
+//! browser follows the logged-out page's frames), and Shibboleth's SOAP back channel
+//! (`/Shibboleth.sso/SLO/SOAP`, reached by the IdP over the loopback). Each time, the SP's
+//! own session is checked gone: its protected page sends the visitor to the IdP again.
+//!
 //! The IdP's `server.public_url` is a plain-HTTP Apache reverse proxy on a port chosen
 //! before it starts (`idp_tests::saml_sp::IdpFront`): its entityID, its SSO location and the
 //! `Destination` it checks are then real loopback URLs.
 
 use std::time::Duration;
 
-use federation_metadata::model::NameIdFormat;
+use federation_metadata::model::{Binding, NameIdFormat};
 use idp::audit::AuditEvent;
 use idp_tests::mellon::MellonSp;
 use idp_tests::saml_sp::{self, IdpFront, SamlRegistry, SamlService};
@@ -93,34 +99,47 @@ impl World {
         }
     }
 
-    /// The two SPs as registry services, from their own metadata.
-    fn services(&self) -> Vec<SamlService> {
+    /// The two SPs as registry services, from their own metadata, with the
+    /// SingleLogoutServices of `slo` bindings.
+    fn services(&self, slo: &[Binding]) -> Vec<SamlService> {
         vec![
             SamlService {
                 id: "shibsp".into(),
                 metadata: self.shib_metadata.clone(),
                 releases: SHIB_RELEASES.into(),
                 name_id_format: NameIdFormat::Transient,
+                slo_bindings: slo.to_vec(),
             },
             SamlService {
                 id: "mellon".into(),
                 metadata: self.mellon_metadata.clone(),
                 releases: MELLON_RELEASES.into(),
                 name_id_format: NameIdFormat::Transient,
+                slo_bindings: slo.to_vec(),
             },
         ]
     }
 
-    /// Publishes the registry with both SPs and waits for the IdP to load it (its registered
-    /// Shibboleth SP's entityID answers at `/entities/<entityID>`), within 15 s.
+    /// Publishes the registry with both SPs (no SingleLogoutService) and waits for the IdP
+    /// to load it.
     fn register(&self) {
-        self.registry.publish(&self.services());
+        self.register_with(&[]);
+    }
+
+    /// Publishes the registry with both SPs and their SingleLogoutServices of `slo`
+    /// bindings, and waits for the IdP to load it (its registered Shibboleth SP's entityID
+    /// answers at `/entities/<entityID>`), within 15 s.
+    fn register_with(&self, slo: &[Binding]) {
+        self.registry.publish(&self.services(slo));
         let start = std::time::Instant::now();
         loop {
             let page = self
                 .browser
                 .get_url(&entity_url(&self.idp, &self.shib.entity_id()));
-            if page.status == 200 && page.body.contains(&self.shib.entity_id()) {
+            if page.status == 200
+                && page.body.contains(&self.shib.entity_id())
+                && (slo.is_empty() || page.body.contains("SingleLogoutService"))
+            {
                 return;
             }
             assert!(
@@ -399,4 +418,443 @@ fn sso_with_mellon_then_shibboleth() {
     let first = mellon_login(&w, true);
     let second = shibboleth_login(&w, false);
     assert_eq!(first, second);
+}
+
+// ---------------------------------------------------------------------------------------
+// Single logout with the real SPs.
+
+/// Front-channel SingleLogoutServices only (the SPs' SOAP ones left out of the registry).
+const FRONT: [Binding; 2] = [Binding::HttpRedirect, Binding::HttpPost];
+
+/// Léa logged in at both SPs on one IdP session; returns its reference.
+fn logged_in_both(w: &World) -> String {
+    let first = shibboleth_login(w, true);
+    let second = mellon_login(w, false);
+    assert_eq!(first, second);
+    first
+}
+
+/// Where a walk of [`follow`] ended.
+struct Followed {
+    trace: Vec<String>,
+    url: String,
+    page: idp_tests::Page,
+}
+
+/// A browser without JavaScript from `url`: follows redirects, immediate (`0;url=`)
+/// refreshes and posts any form carrying a `SAMLRequest` or `SAMLResponse` (the SPs' and
+/// the IdP's auto-submitting forms), within 15 steps.
+fn follow(browser: &Browser, url: &str) -> Followed {
+    let mut url = url.to_owned();
+    let mut page = browser.get_url(&url);
+    let mut trace = vec![format!("GET {url} -> {}", page.status)];
+    for _ in 0..15 {
+        if (300..400).contains(&page.status) {
+            let Some(loc) = page.location() else { break };
+            url = saml_sp::resolve(&url, loc);
+            page = browser.get_url(&url);
+            trace.push(format!("GET {url} -> {}", page.status));
+            continue;
+        }
+        if page.status != 200 {
+            break;
+        }
+        let forms = saml_sp::Form::all(&page.body);
+        let saml_form = forms
+            .iter()
+            .find(|f| f.field("SAMLRequest").is_some() || f.field("SAMLResponse").is_some());
+        if let Some(f) = saml_form {
+            let target = saml_sp::resolve(&url, &f.action);
+            let fields: Vec<(&str, &str)> = f
+                .fields
+                .iter()
+                .filter(|(n, _)| {
+                    ["SAMLRequest", "SAMLResponse", "RelayState"].contains(&n.as_str())
+                })
+                .map(|(n, v)| (n.as_str(), v.as_str()))
+                .collect();
+            page = browser.post_form(&target, &fields);
+            trace.push(format!("POST {target} -> {}", page.status));
+            url = target;
+            continue;
+        }
+        let immediate = page.body.contains("content=\"0;url=");
+        match saml_sp::meta_refresh(&page.body) {
+            Some(to) if immediate => {
+                url = saml_sp::resolve(&url, &to);
+                page = browser.get_url(&url);
+                trace.push(format!("GET {url} -> {}", page.status));
+            }
+            _ => break,
+        }
+    }
+    Followed { trace, url, page }
+}
+
+/// The LogoutRequest URLs of the IdP's logged-out page (one hidden frame per SAML SP told
+/// by front channel).
+fn frames_of(body: &str) -> Vec<String> {
+    body.match_indices("<iframe class=\"slo\" src=\"")
+        .map(|(i, m)| {
+            let start = i + m.len();
+            let end = body[start..].find('"').unwrap() + start;
+            body[start..end].to_owned()
+        })
+        .collect()
+}
+
+/// The XML of the HTTP-Redirect message (`param`) in `url`.
+fn redirect_xml(url: &str, param: &str) -> String {
+    use std::io::Read as _;
+    let q = url.split_once('?').unwrap().1;
+    let raw = q
+        .split('&')
+        .find_map(|p| p.strip_prefix(&format!("{param}=")))
+        .unwrap_or_else(|| panic!("no {param} in {url}"));
+    let b64 = idp::protocols::saml::bindings::percent_decode(raw).unwrap();
+    let bytes = base64_decode(&b64);
+    let mut out = String::new();
+    flate2::read::DeflateDecoder::new(&bytes[..])
+        .read_to_string(&mut out)
+        .unwrap();
+    out
+}
+
+fn base64_decode(s: &str) -> Vec<u8> {
+    openssl::base64::decode_block(s).unwrap()
+}
+
+/// The `saml_logout` audit outcomes recorded for `sp`, in order.
+fn logout_outcomes(w: &World, sp: &str) -> Vec<String> {
+    w.idp
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            AuditEvent::SamlLogout { sp: s, outcome, .. } if s == sp => Some(outcome),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Every SAML frame of a logged-out page is followed to its end: the SP ends its session
+/// and answers the IdP with a LogoutResponse, which the IdP accepts (a 200 at its
+/// `/saml/slo`).
+fn follow_frames(w: &World, frames: &[String]) {
+    for f in frames {
+        let walk = follow(&w.browser, f);
+        let trace = || {
+            format!(
+                "{}\n{}\n{}\n{}",
+                walk.trace.join("\n"),
+                walk.page.body,
+                w.shib.logs(),
+                w.mellon.logs()
+            )
+        };
+        assert!(
+            walk.url
+                .starts_with(&format!("{}/saml/slo?SAMLResponse=", w.front.url()))
+                || walk
+                    .trace
+                    .last()
+                    .is_some_and(|t| t.starts_with(&format!("POST {}/saml/slo", w.front.url()))),
+            "the SP did not answer the IdP: {}",
+            trace()
+        );
+        assert_eq!(walk.page.status, 200, "{}", trace());
+    }
+}
+
+/// The IdP's status page that a logged-out page with frames leads to (after the frames
+/// were followed): it must list each of `sps` as logged out (their answers came back).
+/// Returns where it leads next, if anywhere.
+fn status_page(w: &World, page: &idp_tests::Page, sps: &[String]) -> Option<String> {
+    let next = saml_sp::meta_refresh(&page.body).expect("a way on to the status page");
+    assert!(next.starts_with("/saml/slo/status?ref="), "{next}");
+    let status = w.browser.get_url(&format!("{}{next}", w.front.url()));
+    assert_eq!(status.status, 200, "{}", status.body);
+    assert!(status.body.find("<iframe").is_none(), "{}", status.body);
+    for sp in sps {
+        assert!(
+            status.body.contains(&format!("{sp} — déconnecté<"))
+                || status.body.contains(&format!("{sp} — logged out<")),
+            "{sp}: {}",
+            status.body
+        );
+    }
+    saml_sp::meta_refresh(&status.body)
+}
+
+/// Both SPs' sessions are gone (their protected pages send the visitor to the IdP with
+/// an AuthnRequest again) and so is the IdP's.
+fn assert_all_logged_out(w: &World) {
+    let sso = format!("{}/saml/sso", w.front.url());
+    assert_redirects_to_idp(&w.browser, &w.shib.app_url(), &sso, &|| w.shib.logs());
+    assert_redirects_to_idp(&w.browser, &w.mellon.app_url(), &sso, &|| w.mellon.logs());
+    let home = w.browser.get_url(&format!("{}/", w.front.url()));
+    assert!(!home.body.contains("action=\"/logout\""), "{}", home.body);
+}
+
+/// IdP-initiated logout (the IdP's own logout button) with both real SPs in the session:
+/// the logged-out page lists them and carries one signed HTTP-Redirect LogoutRequest for
+/// each in a frame; Shibboleth SP and mod_auth_mellon each accept it (signature, NameID
+/// with its qualifiers, SessionIndex), end their session and answer with a signed
+/// LogoutResponse that the IdP accepts and audits; the page's status page then shows both
+/// as logged out.
+#[test]
+fn idp_initiated_logout_by_front_channel_with_shibboleth_and_mellon() {
+    let w = World::new();
+    w.register_with(&FRONT);
+    let session = logged_in_both(&w);
+    let home = w.browser.get_url(&format!("{}/", w.front.url()));
+    let out = w.browser.post_form(
+        &format!("{}/logout", w.front.url()),
+        &[("csrf", &home.csrf())],
+    );
+    assert_eq!(out.status, 200, "{}", out.body);
+    assert!(out.body.contains(&w.shib.entity_id()), "{}", out.body);
+    assert!(out.body.contains(&w.mellon.entity_id()), "{}", out.body);
+    let frames = frames_of(&out.body);
+    assert_eq!(frames.len(), 2, "{}", out.body);
+    assert!(frames.iter().any(|f| f.starts_with(&format!(
+        "{}/Shibboleth.sso/SLO/Redirect?SAMLRequest=",
+        w.shib.origin()
+    ))));
+    assert!(frames
+        .iter()
+        .any(|f| f.starts_with(&format!("{}/mellon/logout?SAMLRequest=", w.mellon.origin()))));
+    follow_frames(&w, &frames);
+    for sp in [w.shib.entity_id(), w.mellon.entity_id()] {
+        assert_eq!(
+            logout_outcomes(&w, &sp),
+            ["LogoutRequestSent", "LoggedOut"],
+            "{sp}"
+        );
+    }
+    // The person sees both answers; nothing follows an IdP-initiated logout.
+    let after = status_page(&w, &out, &[w.shib.entity_id(), w.mellon.entity_id()]);
+    assert_eq!(after, None);
+    assert!(w.idp.events().iter().any(|e| matches!(e,
+        AuditEvent::SamlLogout { outcome, session_ref, .. } if outcome == "LoggedOut" && *session_ref == session)));
+    assert_all_logged_out(&w);
+}
+
+/// SP-initiated logout from `start` (the SP's own logout URL, returning to `back`): the
+/// SP's LogoutRequest reaches the IdP, which ends the session and sends the other SP a
+/// LogoutRequest from its logged-out page (front channel), shows its answer on the status
+/// page, then leads the browser to the initiator's signed LogoutResponse, `Success` (every
+/// other SP was told); the initiator then sends the browser to `back`.
+fn sp_initiated(w: &World, initiator: &str, other: &str, start: &str, back: &str) {
+    sp_initiated_with(w, (initiator, other), (start, back), Told::ByFrame);
+}
+
+/// How the other SP is expected to be told.
+#[derive(PartialEq)]
+enum Told {
+    /// A frame of the logged-out page (front channel).
+    ByFrame,
+    /// SOAP, before the page is shown.
+    BySoap,
+}
+
+fn sp_initiated_with(
+    w: &World,
+    (initiator, other): (&str, &str),
+    (start, back): (&str, &str),
+    told: Told,
+) {
+    let walk = follow(&w.browser, start);
+    let trace = |walk: &Followed| {
+        format!(
+            "{}\n{}\n{}\n{}",
+            walk.trace.join("\n"),
+            walk.page.body,
+            w.shib.logs(),
+            w.mellon.logs()
+        )
+    };
+    assert_eq!(walk.page.status, 200, "{}", trace(&walk));
+    assert!(
+        walk.url.starts_with(&w.front.url()),
+        "not on the IdP: {}",
+        trace(&walk)
+    );
+    let frames = frames_of(&walk.page.body);
+    let expected = if told == Told::ByFrame { 1 } else { 0 };
+    assert_eq!(frames.len(), expected, "{}", trace(&walk));
+    assert!(walk.page.body.contains(other), "{}", walk.page.body);
+    follow_frames(w, &frames);
+    let next = match told {
+        Told::ByFrame => status_page(w, &walk.page, &[other.to_owned()]),
+        Told::BySoap => saml_sp::meta_refresh(&walk.page.body),
+    }
+    .expect("a way on to the initiator");
+    assert!(next.contains("SAMLResponse="), "{next}");
+    let xml = redirect_xml(&next, "SAMLResponse");
+    assert!(
+        xml.contains("StatusCode Value=\"urn:oasis:names:tc:SAML:2.0:status:Success\"/>"),
+        "{xml}"
+    );
+    let done = follow(&w.browser, &next);
+    assert!(
+        done.url.starts_with(back),
+        "the initiator did not finish its logout: {}",
+        trace(&done)
+    );
+    assert_eq!(logout_outcomes(w, initiator), ["Success"]);
+    let other_outcomes: &[&str] = match told {
+        Told::ByFrame => &["LogoutRequestSent", "LoggedOut"],
+        Told::BySoap => &["LoggedOut"],
+    };
+    assert_eq!(logout_outcomes(w, other), other_outcomes);
+    assert_all_logged_out(w);
+}
+
+/// Logout started at the Shibboleth SP (`/Shibboleth.sso/Logout`).
+#[test]
+fn shibboleth_initiated_logout_also_logs_out_of_mellon() {
+    let w = World::new();
+    w.register_with(&FRONT);
+    logged_in_both(&w);
+    let back = format!("{}/bye", w.shib.origin());
+    let start = format!(
+        "{}/Shibboleth.sso/Logout?return={}",
+        w.shib.origin(),
+        idp::protocols::cas::url::encode(&back)
+    );
+    sp_initiated(
+        &w,
+        &w.shib.entity_id(),
+        &w.mellon.entity_id(),
+        &start,
+        &back,
+    );
+}
+
+/// Logout started at the mod_auth_mellon SP (`/mellon/logout?ReturnTo=`).
+#[test]
+fn mellon_initiated_logout_also_logs_out_of_shibboleth() {
+    let w = World::new();
+    w.register_with(&FRONT);
+    logged_in_both(&w);
+    let back = format!("{}/bye", w.mellon.origin());
+    let start = format!(
+        "{}/mellon/logout?ReturnTo={}",
+        w.mellon.origin(),
+        idp::protocols::cas::url::encode(&back)
+    );
+    sp_initiated(
+        &w,
+        &w.mellon.entity_id(),
+        &w.shib.entity_id(),
+        &start,
+        &back,
+    );
+}
+
+/// Every SingleLogoutService of the SPs' metadata: SOAP (back channel) first for the IdP.
+const WITH_SOAP: [Binding; 3] = [Binding::Soap, Binding::HttpRedirect, Binding::HttpPost];
+
+/// IdP-initiated logout with the SOAP back channel: the Shibboleth SP registered its SOAP
+/// SingleLogoutService (`/Shibboleth.sso/SLO/SOAP`), so the IdP posts it a signed
+/// LogoutRequest in a SOAP envelope before showing the page and reads its signed
+/// LogoutResponse's Status: the page says "logged out" for it, with no frame. mod_auth_mellon
+/// publishes no SOAP endpoint (`mellon_create_metadata` writes HTTP-Redirect only), so it
+/// still gets its frame. Both SP sessions are really gone.
+#[test]
+fn idp_initiated_logout_by_soap_back_channel_with_shibboleth() {
+    let w = World::new();
+    assert!(
+        w.shib_metadata
+            .contains("urn:oasis:names:tc:SAML:2.0:bindings:SOAP\" Location=\""),
+        "{}",
+        w.shib_metadata
+    );
+    w.register_with(&WITH_SOAP);
+    let session = logged_in_both(&w);
+    let home = w.browser.get_url(&format!("{}/?lang=en", w.front.url()));
+    let out = w.browser.post_form(
+        &format!("{}/logout", w.front.url()),
+        &[("csrf", &home.csrf())],
+    );
+    let logs = || format!("{}\n{}", out.body, w.shib.logs());
+    assert_eq!(out.status, 200, "{}", logs());
+    let shib = w.shib.entity_id();
+    assert_eq!(logout_outcomes(&w, &shib), ["LoggedOut"], "{}", logs());
+    assert!(
+        out.body.contains(&format!("{shib} — logged out")),
+        "{}",
+        logs()
+    );
+    let frames = frames_of(&out.body);
+    assert_eq!(frames.len(), 1, "{}", logs());
+    assert!(frames[0].starts_with(&format!("{}/mellon/logout?", w.mellon.origin())));
+    follow_frames(&w, &frames);
+    assert_eq!(
+        logout_outcomes(&w, &w.mellon.entity_id()),
+        ["LogoutRequestSent", "LoggedOut"]
+    );
+    status_page(&w, &out, &[shib.clone(), w.mellon.entity_id()]);
+    assert!(w.idp.events().iter().all(|e| !matches!(e,
+        AuditEvent::SamlLogout { session_ref, .. } if *session_ref != session)));
+    assert_all_logged_out(&w);
+}
+
+/// Logout started at the mod_auth_mellon SP while the Shibboleth SP registered its SOAP
+/// SingleLogoutService: Shibboleth is logged out by the back channel before the page is
+/// shown (no frame), and mellon gets `Success`.
+#[test]
+fn mellon_initiated_logout_reaches_shibboleth_by_soap() {
+    let w = World::new();
+    w.register_with(&WITH_SOAP);
+    logged_in_both(&w);
+    let back = format!("{}/bye", w.mellon.origin());
+    let start = format!(
+        "{}/mellon/logout?ReturnTo={}",
+        w.mellon.origin(),
+        idp::protocols::cas::url::encode(&back)
+    );
+    sp_initiated_with(
+        &w,
+        (&w.mellon.entity_id(), &w.shib.entity_id()),
+        (&start, &back),
+        Told::BySoap,
+    );
+}
+
+/// mod_auth_mellon answers SOAP LogoutRequests at its logout endpoint too (lasso), though
+/// `mellon_create_metadata` does not publish it: with a SOAP SingleLogoutService added to
+/// its registry entry (`/mellon/logout`), both real SPs are logged out by the back channel
+/// before the page is shown. lasso declares `samlp`/`saml` on the SOAP Envelope, not on
+/// the LogoutResponse: the IdP carries them over and the signature still verifies.
+#[test]
+fn idp_initiated_logout_by_soap_with_shibboleth_and_mellon() {
+    let mut w = World::new();
+    let soap = format!(
+        "<SingleLogoutService Binding=\"urn:oasis:names:tc:SAML:2.0:bindings:SOAP\" Location=\"{}/mellon/logout\"/>",
+        w.mellon.origin()
+    );
+    let at = w.mellon_metadata.find("<SingleLogoutService").unwrap();
+    w.mellon_metadata.insert_str(at, &soap);
+    w.register_with(&WITH_SOAP);
+    let session = logged_in_both(&w);
+    let home = w.browser.get_url(&format!("{}/?lang=en", w.front.url()));
+    let out = w.browser.post_form(
+        &format!("{}/logout", w.front.url()),
+        &[("csrf", &home.csrf())],
+    );
+    let logs = || format!("{}\n{}\n{}", out.body, w.shib.logs(), w.mellon.logs());
+    assert_eq!(out.status, 200, "{}", logs());
+    assert!(frames_of(&out.body).is_empty(), "{}", logs());
+    for sp in [w.shib.entity_id(), w.mellon.entity_id()] {
+        assert_eq!(logout_outcomes(&w, &sp), ["LoggedOut"], "{sp}\n{}", logs());
+        assert!(
+            out.body.contains(&format!("{sp} — logged out<")),
+            "{}",
+            logs()
+        );
+    }
+    assert!(w.idp.events().iter().all(|e| !matches!(e,
+        AuditEvent::SamlLogout { session_ref, .. } if *session_ref != session)));
+    assert_all_logged_out(&w);
 }

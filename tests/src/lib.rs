@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod apache;
+pub mod fake_sp;
 pub mod mellon;
 pub mod php;
 pub mod procs;
@@ -445,6 +446,7 @@ impl Browser {
             .replace("&quot;", "\"")
             .replace("&lt;", "<")
             .replace("&gt;", ">")
+            .replace("&#38;", "&")
             .replace("&amp;", "&");
         Page {
             status,

@@ -41,6 +41,9 @@ pub struct SamlService {
     /// `[[releases]]` tables, TOML.
     pub releases: String,
     pub name_id_format: NameIdFormat,
+    /// Which of the SingleLogoutServices of its metadata are registered (by binding; none
+    /// when empty).
+    pub slo_bindings: Vec<Binding>,
 }
 
 /// A signed test trust domain (a demo domain: `http://127.0.0.1` endpoints accepted) holding
@@ -176,6 +179,26 @@ want_assertions_signed = {want}
             any,
             "{id}: no HTTP-POST AssertionConsumerService in its metadata"
         );
+        for slo in &saml.single_logout_services {
+            if !s.slo_bindings.contains(&slo.binding) {
+                continue;
+            }
+            let binding = match slo.binding {
+                Binding::HttpPost => "http-post",
+                Binding::HttpRedirect => "http-redirect",
+                Binding::HttpArtifact => "http-artifact",
+                Binding::Soap => "soap",
+                Binding::Paos => "paos",
+            };
+            let _ = write!(
+                t,
+                "\n[[protocol.saml.single_logout_services]]\nbinding = \"{binding}\"\nlocation = {}\n",
+                toml_str(&slo.location)
+            );
+            if let Some(r) = &slo.response_location {
+                let _ = writeln!(t, "response_location = {}", toml_str(r));
+            }
+        }
         t
     }
 
@@ -487,8 +510,8 @@ pub fn saml_login(
     }
 }
 
-/// The target of a `<meta http-equiv="refresh" content="0;url=...">`, if any.
-fn meta_refresh(html: &str) -> Option<String> {
+/// The target of a `<meta http-equiv="refresh" content="N;url=...">`, if any (any delay).
+pub fn meta_refresh(html: &str) -> Option<String> {
     let lower = html.to_ascii_lowercase();
     let at = lower.find("http-equiv=\"refresh\"")?;
     let start = lower[..at].rfind('<')?;

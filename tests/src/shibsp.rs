@@ -5,7 +5,10 @@
 //! `/Shibboleth.sso/*` and a protected CGI at `/app/` that prints `REMOTE_USER` and the
 //! attribute variables (`NAME=value` lines). Both stopped when dropped.
 //!
-//! Plain HTTP on the loopback: `handlerSSL="false"`, `cookieProps="http"`.
+//! Plain HTTP on the loopback: `handlerSSL="false"`, `cookieProps="http"`. The SP signs
+//! with RSA-SHA256 and SHA-256 digests (`signingAlg`, `digestAlg`): left to itself,
+//! Shibboleth SP 3.4 signs its SOAP LogoutResponses with RSA-SHA1, which the IdP refuses
+//! unless the registry entry says `allow_sha1`.
 //!
 //! Attribute mapping (`attribute-map.xml`): `urn:oid:0.9.2342.19200300.100.1.1` (URI name
 //! format) → `uid` (also `REMOTE_USER`), and the GAR-style basic-format
@@ -169,7 +172,9 @@ impl ShibbolethSp {
     <OutOfProcess logger="{dd}/shibd.logger"/>
     <InProcess logger="{dd}/native.logger"/>
     <UnixListener address="{dd}/run/shibd.sock"/>
-    <ApplicationDefaults entityID="{origin}/shibboleth" REMOTE_USER="uid">
+    <ApplicationDefaults entityID="{origin}/shibboleth" REMOTE_USER="uid"
+        signingAlg="http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
+        digestAlg="http://www.w3.org/2001/04/xmlenc#sha256">
         <Sessions lifetime="28800" timeout="3600" relayState="ss:mem"
                   checkAddress="false" handlerSSL="false" cookieProps="http"
                   redirectLimit="exact">

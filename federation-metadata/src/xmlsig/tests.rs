@@ -77,3 +77,54 @@ fn sha1_and_dtds_are_refused() {
         Err(XmlSigError::Structure(_))
     ));
 }
+
+/// A document signed with RSA-SHA1 and a SHA-1 digest (as some SPs still do).
+fn signed_sha1(method: &str, digest: &str) -> (String, X509) {
+    let (key, cert) = generate_self_signed("test", 2).unwrap();
+    let template = signature_template("_s1", None)
+        .replace(RSA_SHA256, method)
+        .replace(SHA256, digest);
+    let xml = doc("_s1", &template, "legacy");
+    (sign_enveloped(&xml, &key).unwrap(), cert)
+}
+
+#[test]
+fn sha1_only_when_accepted_and_still_checked() {
+    for (method, digest) in [(RSA_SHA1, SHA1), (RSA_SHA1, SHA256), (RSA_SHA256, SHA1)] {
+        let (xml, cert) = signed_sha1(method, digest);
+        assert!(xml.contains(method) && xml.contains(digest));
+        // Refused by default, before any cryptography.
+        assert!(matches!(
+            verify_enveloped(&xml, &cert),
+            Err(XmlSigError::Structure(_))
+        ));
+        assert!(matches!(
+            verify_enveloped_with(&xml, &cert, Accepted::STRICT),
+            Err(XmlSigError::Structure(_))
+        ));
+        // Accepted for a partner allowed SHA-1, and then genuinely verified.
+        let v = verify_enveloped_with(&xml, &cert, Accepted::with_sha1(true)).unwrap();
+        assert_eq!(v.root_id, "_s1");
+        let tampered = xml.replace("legacy", "legacz");
+        assert!(matches!(
+            verify_enveloped_with(&tampered, &cert, Accepted::with_sha1(true)),
+            Err(XmlSigError::BadSignature)
+        ));
+        let (_, other) = generate_self_signed("other", 2).unwrap();
+        assert!(verify_enveloped_with(&xml, &other, Accepted::with_sha1(true)).is_err());
+    }
+    // SHA-1 allowed opens nothing else (MD5, or a method left empty).
+    let (xml, cert) = signed("x");
+    let md5 = xml.replace(RSA_SHA256, "http://www.w3.org/2001/04/xmldsig-more#rsa-md5");
+    assert!(matches!(
+        verify_enveloped_with(&md5, &cert, Accepted::with_sha1(true)),
+        Err(XmlSigError::Structure(_))
+    ));
+    let md5_digest = xml.replace(SHA256, "http://www.w3.org/2001/04/xmldsig-more#md5");
+    assert!(matches!(
+        verify_enveloped_with(&md5_digest, &cert, Accepted::with_sha1(true)),
+        Err(XmlSigError::Structure(_))
+    ));
+    // And SHA-2 documents still verify with SHA-1 allowed.
+    verify_enveloped_with(&xml, &cert, Accepted::with_sha1(true)).unwrap();
+}

@@ -99,13 +99,9 @@ pub fn settings(dir: &Path, workers: usize) -> Settings {
     settings
 }
 
-/// Puts the pupil in the directory, starts the real IdP (`app::spawn`) on the loopback and
-/// logs the pupil in once per client thread: the server, its address, one session cookie
-/// per thread.
-pub fn start(
-    settings: &Settings,
-    threads: usize,
-) -> anyhow::Result<(RunningServer, SocketAddr, Vec<String>)> {
+/// Puts the pupil in the directory and starts the real IdP (`app::spawn`) on the loopback:
+/// the server and its address.
+pub fn start_server(settings: &Settings) -> anyhow::Result<(RunningServer, SocketAddr)> {
     let directory = Arc::new(EmbeddedDirectory::open(&settings.directory.path)?);
     let hash = PasswordHasher::new(&settings.passwords)?.hash(PASSWORD)?;
     let mut txn = directory.begin()?;
@@ -115,11 +111,25 @@ pub fn start(
     let reader: Arc<dyn Directory> = directory;
     let backends = Backends::with(reader, audit, Arc::new(SystemClock));
     let server = app::spawn(settings, backends, "127.0.0.1:0")?;
-    let base = server.url();
     let addr = server.addr;
-    let cookies: Vec<String> = (0..threads)
-        .map(|_| login(&base))
-        .collect::<anyhow::Result<_>>()?;
+    Ok((server, addr))
+}
+
+/// Logs the pupil in once per client thread: one session cookie per thread.
+pub fn logins(addr: SocketAddr, threads: usize) -> anyhow::Result<Vec<String>> {
+    let base = format!("http://{addr}");
+    (0..threads).map(|_| login(&base)).collect()
+}
+
+/// [`start_server`], then [`logins`]: the server, its address, one session cookie per
+/// thread.
+#[allow(dead_code)] // used by bench_cas only
+pub fn start(
+    settings: &Settings,
+    threads: usize,
+) -> anyhow::Result<(RunningServer, SocketAddr, Vec<String>)> {
+    let (server, addr) = start_server(settings)?;
+    let cookies = logins(addr, threads)?;
     Ok((server, addr, cookies))
 }
 

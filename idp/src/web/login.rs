@@ -345,7 +345,7 @@ pub async fn login_submit(
     if let Some(r) = &saml_ref {
         if state.saml.get_pending(r).await.is_none() {
             tracing::info!("SAML login refused: the pending request is gone");
-            return Err(ctx.error(ErrorKind::BadRequest));
+            return Err(super::saml::lost(&ctx));
         }
     }
     let next = Continue {

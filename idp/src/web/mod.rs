@@ -95,7 +95,7 @@ pub fn app(
                 .app_data(
                     FormConfig::default()
                         .limit(crate::protocols::saml::bindings::MAX_ENCODED + 4096)
-                        .error_handler(|err, req| WebError::from_form(&err, req).into()),
+                        .error_handler(saml::sso_form_error),
                 )
                 .route(web::get().to(saml::sso_redirect))
                 .route(web::post().to(saml::sso_post))
@@ -113,6 +113,8 @@ pub fn app(
                 .default_service(web::to(pages::method_not_allowed)),
         )
         .route("/saml/slo/continue", web::get().to(saml::slo_continue))
+        .route("/saml/slo/answer", web::get().to(saml::slo_answer))
+        .route("/saml/slo/status", web::get().to(saml::slo_status))
         .route("/saml/sso/continue", web::get().to(saml::sso_continue))
         .route("/saml/sso/init", web::get().to(saml::sso_init))
         .route("/entities/{id:.*}", web::get().to(metadata::entity))

@@ -19,6 +19,7 @@ use super::templates::{
 };
 use crate::audit::{AuditEvent, FailureReason, SessionEndReason};
 use crate::model::{Category, EntryKey, Person, PersonKey, ReferenceKind};
+use crate::protocols::saml::{Line, SloState};
 
 const CSS: &str = include_str!("../../static/idp.css");
 
@@ -203,9 +204,9 @@ fn origin(url: &str) -> Option<String> {
 
 /// The logged-out page of an ended session: every service of the session listed, CAS
 /// ones as notified by back channel, SAML SPs of `notices` (from `Saml::propagate`) as
-/// "logout requested" with their signed LogoutRequest in a hidden `<iframe>` each (front
-/// channel, never waited for; the page's CSP `frame-src` allows exactly those SP origins),
-/// or as not reachable when they registered no HTTP-Redirect SingleLogoutService. No
+/// logged out or failed (SOAP back channel, answered), "logout requested" with their
+/// signed LogoutRequest in a hidden `<iframe>` each (front channel, never waited for; the
+/// page's CSP `frame-src` allows exactly those SP origins), or not reachable. No
 /// JavaScript. `next`: a link (and a 3-second refresh) onwards.
 pub(super) async fn propagated_page(
     ctx: &Ctx<'_>,
@@ -216,72 +217,55 @@ pub(super) async fn propagated_page(
         Some(s) => ctx.state.saml.propagate(s, except).await,
         None => Vec::new(),
     };
-    logged_out_with(ctx, ended, notices, None)
+    logged_out_with(ctx, ended, notices, None).await
 }
 
-pub(super) fn logged_out_with(
+pub(super) async fn logged_out_with(
     ctx: &Ctx<'_>,
     ended: Option<&crate::model::SsoSession>,
     notices: Vec<crate::protocols::saml::SloNotice>,
     next: Option<String>,
 ) -> Result<HttpResponse, WebError> {
-    let fr = ctx.lang == super::i18n::Lang::Fr;
-    let mut services = Vec::new();
+    let mut lines = Vec::new();
     let mut frames = Vec::new();
     let mut origins: Vec<String> = Vec::new();
     if let Some(session) = ended {
         for e in &session.services {
             let mut f = e.split(' ');
             if let (Some("cas"), Some(id)) = (f.next(), f.next()) {
-                services.push(LoggedOutService {
-                    name: id.to_owned(),
-                    status: if fr {
-                        "notifié par canal arrière"
-                    } else {
-                        "notified by back channel"
-                    },
-                });
+                lines.push((id.to_owned(), Line::CasNotified));
             }
         }
     }
-    {
-        for n in notices {
-            let status = match &n.url {
-                Some(u) => {
-                    if let Some(o) = origin(u) {
-                        if !origins.contains(&o) {
-                            origins.push(o);
-                        }
-                    }
-                    frames.push(u.clone());
-                    if fr {
-                        "déconnexion demandée"
-                    } else {
-                        "logout requested"
+    for n in notices {
+        let line = match n.state {
+            SloState::Requested { url, request_id } => {
+                if let Some(o) = origin(&url) {
+                    if !origins.contains(&o) {
+                        origins.push(o);
                     }
                 }
-                None => {
-                    if fr {
-                        "non joignable (pas de point de déconnexion)"
-                    } else {
-                        "not reachable (no logout endpoint)"
-                    }
-                }
-            };
-            services.push(LoggedOutService { name: n.sp, status });
-        }
+                frames.push(url);
+                Line::Front(request_id)
+            }
+            SloState::LoggedOut => Line::LoggedOut,
+            SloState::Failed => Line::Failed,
+            SloState::Unreachable => Line::Unreachable,
+            SloState::NoEndpoint => Line::NoEndpoint,
+        };
+        lines.push((n.sp, line));
     }
-    let page = LoggedOutPage {
-        c: Chrome::new(ctx.lang, ctx.name(), "/", ctx.legal()),
-        services,
-        frames,
-        next,
+    // Frames sent: the page moves on to its status page, which shows the SPs' answers and
+    // then leads to `next`.
+    let next = if frames.is_empty() {
+        next
+    } else {
+        match ctx.state.saml.put_round(&lines, next.as_deref()).await {
+            Some(r) => Some(format!("/saml/slo/status?ref={r}")),
+            None => next,
+        }
     };
-    let mut res = ctx.page(
-        StatusCode::OK,
-        &page,
-        [cookies::session_removal(&ctx.state.settings)],
-    )?;
+    let mut res = logged_out_page(ctx, &lines, frames, next)?;
     if !origins.is_empty() {
         let csp = format!("{}; frame-src {}", super::headers::CSP, origins.join(" "));
         if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&csp) {
@@ -290,6 +274,48 @@ pub(super) fn logged_out_with(
         }
     }
     Ok(res)
+}
+
+/// A logged-out page listing `lines`, with `frames` and a way on to `next`.
+pub(super) fn logged_out_page(
+    ctx: &Ctx<'_>,
+    lines: &[(String, Line)],
+    frames: Vec<String>,
+    next: Option<String>,
+) -> Result<HttpResponse, WebError> {
+    let fr = ctx.lang == super::i18n::Lang::Fr;
+    let services = lines
+        .iter()
+        .map(|(name, line)| {
+            let (fr_text, en_text) = match line {
+                Line::CasNotified => ("notifié par canal arrière", "notified by back channel"),
+                Line::LoggedOut => ("déconnecté", "logged out"),
+                Line::Failed => ("échec de la déconnexion", "logout failed"),
+                Line::Unreachable => ("non joignable", "not reachable"),
+                Line::NoEndpoint => (
+                    "non joignable (pas de point de déconnexion)",
+                    "not reachable (no logout endpoint)",
+                ),
+                Line::Front(_) => ("déconnexion demandée", "logout requested"),
+                Line::NoAnswer => ("pas de réponse", "no answer"),
+            };
+            LoggedOutService {
+                name: name.clone(),
+                status: if fr { fr_text } else { en_text },
+            }
+        })
+        .collect();
+    let page = LoggedOutPage {
+        c: Chrome::new(ctx.lang, ctx.name(), "/", ctx.legal()),
+        services,
+        frames,
+        next,
+    };
+    ctx.page(
+        StatusCode::OK,
+        &page,
+        [cookies::session_removal(&ctx.state.settings)],
+    )
 }
 
 /// Ends the browser's session, if any, and sends the CAS back-channel logout requests to
@@ -314,9 +340,10 @@ pub(super) async fn end_session(
     Ok(ended)
 }
 
-/// CAS `GET /logout[?service=…]`: ends the SSO session (as `POST /logout` does), then sends
-/// the browser to `service` only when it belongs to an active registry entry; otherwise
-/// shows the logged-out page. No CSRF token is asked: logging out is what a forged request
+/// CAS `GET /logout[?service=…]`: ends the SSO session (as `POST /logout` does) and tells
+/// its SAML SPs, then sends the browser to `service` only when it belongs to an active
+/// registry entry (through the logged-out page when SAML frames must be shown first);
+/// otherwise shows the logged-out page. No CSRF token is asked: logging out is what a forged request
 /// could at worst do, and CAS clients link here.
 pub async fn cas_logout(
     req: HttpRequest,
@@ -329,27 +356,28 @@ pub async fn cas_logout(
     };
     let params = crate::protocols::cas::url::parse_params(req.query_string())
         .ok_or_else(|| ctx.error(ErrorKind::BadRequest))?;
-    end_session(&req, &ctx).await?;
+    let ended = end_session(&req, &ctx).await?;
+    // The SAML SPs of the session are told too (SOAP, else frames of the page).
+    let notices = match &ended {
+        Some(s) => state.saml.propagate(s, None).await,
+        None => Vec::new(),
+    };
     let target = crate::protocols::cas::url::param(&params, "service")
         .and_then(|s| state.cas.service_for(s));
-    if let Some(m) = target {
-        let mut res = HttpResponse::Found();
-        res.cookie(cookies::session_removal(&state.settings));
-        return Ok(res
-            .insert_header((actix_web::http::header::LOCATION, m.given))
-            .finish());
+    let framed = notices
+        .iter()
+        .any(|n| matches!(n.state, SloState::Requested { .. }));
+    match target {
+        // Straight back to the service when no frame has to be shown first.
+        Some(m) if !framed => {
+            let mut res = HttpResponse::Found();
+            res.cookie(cookies::session_removal(&state.settings));
+            Ok(res
+                .insert_header((actix_web::http::header::LOCATION, m.given))
+                .finish())
+        }
+        m => logged_out_with(&ctx, ended.as_ref(), notices, m.map(|m| m.given)).await,
     }
-    let page = LoggedOutPage {
-        c: Chrome::new(lang, ctx.name(), "/", ctx.legal()),
-        services: Vec::new(),
-        frames: Vec::new(),
-        next: None,
-    };
-    ctx.page(
-        StatusCode::OK,
-        &page,
-        [cookies::session_removal(&state.settings)],
-    )
 }
 
 /// The process is up.

@@ -8,24 +8,24 @@
 //! sent. With a session (and no ForceAuthn) the response is posted at once; with IsPassive
 //! and no session the SP gets NoPassive; otherwise the login page carries the reference and
 //! the login completes the SSO (`login::login_submit` → [`after_login`]). An unknown SP or
-//! ACS gets an error page, never a POST.
+//! ACS gets an error page, never a POST. Every refusal is audited (`saml_request_refused`),
+//! including those decided here: an unreadable form, a pending request gone, a store or
+//! signing failure.
 //!
-//! Single logout (first part): `GET /saml/slo` and `POST /saml/slo` take an SP-initiated,
-//! signed LogoutRequest; a POSTed one moves to `/saml/slo/continue` as SSO does, for the
-//! session cookie. When its NameID and SessionIndex name an entry of the browser's session,
-//! the session ends through the shared logout (`pages::end_session`, CAS notices included)
-//! and the SP gets Success; otherwise nothing ends and the SP gets UnknownPrincipal.
-//!
-//! Single logout (second part): when other SAML SPs remain (and for the web `POST
-//! /logout`), the logout page lists the session's services and carries a signed
-//! HTTP-Redirect LogoutRequest to each other SAML SP in a hidden `<iframe>` (front
-//! channel, never waited for, no JavaScript; CSP `frame-src` = exactly those SP origins),
-//! then links (3 s refresh) to the initiator's LogoutResponse: Success, or PartialLogout
-//! when an SP has no HTTP-Redirect SingleLogoutService. The SPs' LogoutResponses come
-//! back to `/saml/slo` (`SAMLResponse`, signed by the SP asked, InResponseTo a pending
-//! ID): that SP is audited as logged out and gets a tiny 200 page.
+//! Single logout (`protocols::saml::slo` does the protocol): `GET /saml/slo` and `POST
+//! /saml/slo` take an SP-initiated, signed LogoutRequest (a POSTed one moves to
+//! `/saml/slo/continue` as SSO does, for the session cookie) or an SP's LogoutResponse to
+//! one of ours. A request refused once its SP and signature are known is answered to that
+//! SP with a status; otherwise the error page. When its NameID and SessionIndex name an
+//! entry of the browser's session, the session ends through the shared logout
+//! (`pages::end_session`, CAS notices included), the other SAML SPs are told (SOAP before
+//! the page, else hidden frames of the logged-out page), and the initiator gets Success or
+//! PartialLogout: straight away when nobody else was in the session, else after the page
+//! (a 3 s refresh to its Redirect URL, or to `/saml/slo/answer`, which posts it; with
+//! frames, through `/saml/slo/status`, which shows what each framed SP answered).
 
 use actix_web::cookie::Cookie;
+use actix_web::error::UrlencodedError;
 use actix_web::http::{header, StatusCode};
 use actix_web::web::{Data, Form};
 use actix_web::{HttpRequest, HttpResponse};
@@ -42,14 +42,16 @@ use crate::model::SsoSession;
 use crate::protocols::cas::{url, MAX_SESSION_SERVICES};
 use crate::protocols::saml::logout::Outcome;
 use crate::protocols::saml::{
-    logout_outcome, Incoming, LogoutAnswer, LogoutPending, Pending, PostAnswer, Rejection, Status,
-    SP_GONE,
+    logout_outcome, Incoming, LogoutAnswer, LogoutPending, LogoutRejection, Pending, PostAnswer,
+    Refusal, Rejection, Status, SP_GONE,
 };
 
 #[derive(Deserialize)]
 pub struct SsoForm {
-    #[serde(rename = "SAMLRequest")]
-    saml_request: String,
+    /// Optional here so that a form without it is refused (and audited) like any other
+    /// unreadable request.
+    #[serde(rename = "SAMLRequest", default)]
+    saml_request: Option<String>,
     #[serde(rename = "RelayState", default)]
     relay_state: Option<String>,
 }
@@ -90,6 +92,21 @@ async fn refusal(ctx: &Ctx<'_>, r: Rejection) -> Result<HttpResponse, WebError> 
     }
 }
 
+/// A store or signing failure while answering `sp`: audited, then the "unavailable" page.
+fn unavailable(ctx: &Ctx<'_>, sp: &str, r: Refusal) -> WebError {
+    ctx.state.saml.audit_page_refusal(sp, r);
+    ctx.error(ErrorKind::Unavailable)
+}
+
+/// A pending request that is not (or no longer) kept: audited, then the error page.
+pub(super) fn lost(ctx: &Ctx<'_>) -> WebError {
+    ctx.state.saml.audit_page_refusal(
+        "",
+        Refusal::page("unknown or expired pending request reference"),
+    );
+    ctx.error(ErrorKind::BadRequest)
+}
+
 /// Answers `p` for `session`, recording the SP in the session.
 async fn answer(
     ctx: &Ctx<'_>,
@@ -100,7 +117,7 @@ async fn answer(
     let answer = match ctx.state.saml.answer(p, session).await {
         Ok(a) => a,
         Err(r) if r.reason == SP_GONE => return Err(ctx.error(ErrorKind::UnknownService)),
-        Err(_) => return Err(ctx.error(ErrorKind::Unavailable)),
+        Err(r) => return Err(unavailable(ctx, &p.sp, r)),
     };
     if let Some(entry) = &answer.session_entry {
         ctx.state
@@ -138,7 +155,7 @@ async fn proceed(
             .saml
             .refuse_to_acs(&p, Status::NoPassive, "IsPassive and no usable session")
             .await
-            .map_err(|_| ctx.error(ErrorKind::Unavailable))?;
+            .map_err(|r| unavailable(ctx, &p.sp, r))?;
         return Ok(post_page(a, Vec::new()));
     }
     let reference = match reference {
@@ -148,7 +165,7 @@ async fn proceed(
             .saml
             .put_pending(&p)
             .await
-            .map_err(|_| ctx.error(ErrorKind::Unavailable))?,
+            .map_err(|r| unavailable(ctx, &p.sp, r))?,
     };
     let mut set = Vec::new();
     if current.stale_cookie {
@@ -205,7 +222,7 @@ pub async fn sso_post(
     let p = match state
         .saml
         .check(Incoming::Post {
-            saml_request: form.saml_request,
+            saml_request: form.saml_request.unwrap_or_default(),
             relay_state: form.relay_state,
         })
         .await
@@ -217,9 +234,24 @@ pub async fn sso_post(
         .saml
         .put_pending(&p)
         .await
-        .map_err(|_| ctx.error(ErrorKind::Unavailable))?;
+        .map_err(|r| unavailable(&ctx, &p.sp, r))?;
     // Back on our own site, where the session cookie is sent.
     Ok(back_on_site(&format!("/saml/sso/continue?ref={reference}")))
+}
+
+/// A POSTed AuthnRequest the form reader refused (too large, not a form): audited like every
+/// other refused request, then the usual error page.
+pub fn sso_form_error(err: UrlencodedError, req: &HttpRequest) -> actix_web::Error {
+    if let Some(state) = req.app_data::<Data<AppState>>() {
+        state.saml.audit_page_refusal(
+            "",
+            Refusal::page(match err {
+                UrlencodedError::Overflow { .. } => "message too large",
+                _ => "unreadable form",
+            }),
+        );
+    }
+    WebError::from_form(&err, req).into()
 }
 
 pub async fn sso_continue(
@@ -231,16 +263,14 @@ pub async fn sso_continue(
         state: &state,
         lang,
     };
-    let params =
-        url::parse_params(req.query_string()).ok_or_else(|| ctx.error(ErrorKind::BadRequest))?;
-    let reference = url::param(&params, "ref")
-        .ok_or_else(|| ctx.error(ErrorKind::BadRequest))?
-        .to_owned();
+    let reference = url::parse_params(req.query_string())
+        .and_then(|params| url::param(&params, "ref").map(str::to_owned))
+        .unwrap_or_default();
     let p = state
         .saml
         .get_pending(&reference)
         .await
-        .ok_or_else(|| ctx.error(ErrorKind::BadRequest))?;
+        .ok_or_else(|| lost(&ctx))?;
     proceed(&req, &ctx, p, Some(reference)).await
 }
 
@@ -254,11 +284,16 @@ pub async fn sso_init(
         state: &state,
         lang,
     };
-    let params =
-        url::parse_params(req.query_string()).ok_or_else(|| ctx.error(ErrorKind::BadRequest))?;
+    let no_sp = || {
+        state
+            .saml
+            .audit_page_refusal("", Refusal::page("unsolicited SSO without an sp parameter"));
+        ctx.error(ErrorKind::BadRequest)
+    };
+    let params = url::parse_params(req.query_string()).ok_or_else(no_sp)?;
     let sp = url::param(&params, "sp")
         .or_else(|| url::param(&params, "providerId"))
-        .ok_or_else(|| ctx.error(ErrorKind::BadRequest))?;
+        .ok_or_else(no_sp)?;
     let relay = url::param(&params, "RelayState")
         .or_else(|| url::param(&params, "target"))
         .map(str::to_owned);
@@ -280,7 +315,7 @@ pub(super) async fn after_login(
         .saml
         .take_pending(reference)
         .await
-        .ok_or_else(|| ctx.error(ErrorKind::BadRequest))?;
+        .ok_or_else(|| lost(ctx))?;
     answer(ctx, &p, session, set).await
 }
 
@@ -295,8 +330,46 @@ fn back_on_site(to: &str) -> HttpResponse {
         .body(html)
 }
 
+/// A LogoutResponse on its way to the SP: a redirect, or the auto-submitting POST page.
+fn logout_answer_page(answer: LogoutAnswer, set: Vec<Cookie<'static>>) -> Option<HttpResponse> {
+    match answer {
+        LogoutAnswer::Redirect(url) => {
+            let mut res = HttpResponse::Found();
+            for c in set {
+                res.cookie(c);
+            }
+            Some(
+                res.insert_header((header::CACHE_CONTROL, "no-store"))
+                    .insert_header((header::LOCATION, url))
+                    .finish(),
+            )
+        }
+        LogoutAnswer::Post(a) => Some(post_page(a, set)),
+        LogoutAnswer::NoEndpoint => None,
+    }
+}
+
+/// A refused LogoutRequest: a LogoutResponse with the status to the SP when it is known
+/// and its signature verified, else the error page.
+async fn logout_refusal(ctx: &Ctx<'_>, r: LogoutRejection) -> Result<HttpResponse, WebError> {
+    let (Some(status), Some(p)) = (r.refusal.status, r.answer_to.as_deref()) else {
+        return Err(if r.unknown_sp {
+            ctx.error(ErrorKind::UnknownService)
+        } else {
+            ctx.error(ErrorKind::BadRequest)
+        });
+    };
+    let answer = ctx
+        .state
+        .saml
+        .logout_answer(p, Outcome::Refused(status), None)
+        .await
+        .map_err(|_| ctx.error(ErrorKind::Unavailable))?;
+    logout_answer_page(answer, Vec::new()).ok_or_else(|| ctx.error(ErrorKind::BadRequest))
+}
+
 /// Matches a checked LogoutRequest with the browser's session, ends it through the shared
-/// logout when it matches, and answers the SP.
+/// logout when it matches, tells the session's other SAML SPs, and answers the SP.
 async fn finish_logout(
     req: &HttpRequest,
     ctx: &Ctx<'_>,
@@ -307,23 +380,19 @@ async fn finish_logout(
         .session
         .as_ref()
         .and_then(|s| logout_outcome(&p, s))
-        .unwrap_or(Outcome::Refused(Status::UnknownPrincipal));
-    let ended = if outcome == Outcome::Refused(Status::UnknownPrincipal) {
+        .unwrap_or(Outcome::UnknownPrincipal);
+    let ended = if outcome == Outcome::UnknownPrincipal {
         None
     } else {
         super::pages::end_session(req, ctx).await?
     };
-    // Other SAML SPs remain: a LogoutRequest to each through the logout page (front
-    // channel), which then leads to the initiator's Redirect LogoutResponse: Success, or
-    // PartialLogout when some SP could not be sent one (no HTTP-Redirect
-    // SingleLogoutService). An initiator answered over HTTP-POST only gets PartialLogout
-    // and no propagation (the page cannot carry both without JavaScript).
+    // Other SAML SPs remain: each is told (SOAP, else a frame of the logged-out page);
+    // Success when every one was, else PartialLogout.
     let mut notices = Vec::new();
     let mut outcome = outcome;
-    let by_redirect = ctx.state.saml.slo_redirect_location(&p.sp).is_some();
-    if let (Some(s), Outcome::Partial, true) = (&ended, outcome, by_redirect) {
+    if let (Some(s), Outcome::Partial) = (&ended, outcome) {
         notices = ctx.state.saml.propagate(s, Some(&p.sp)).await;
-        if notices.iter().all(|n| n.url.is_some()) {
+        if notices.iter().all(|n| n.state.told()) {
             outcome = Outcome::Success;
         }
     }
@@ -337,26 +406,76 @@ async fn finish_logout(
     if ended.is_some() || current.stale_cookie {
         set.push(cookies::session_removal(&ctx.state.settings));
     }
-    match answer {
-        LogoutAnswer::Redirect(url) if !notices.is_empty() => {
-            super::pages::logged_out_with(ctx, ended.as_ref(), notices, Some(url))
-        }
-        LogoutAnswer::Redirect(url) => {
-            let mut res = HttpResponse::Found();
-            for c in set {
-                res.cookie(c);
+    if notices.is_empty() {
+        return match logout_answer_page(answer, set) {
+            Some(res) => Ok(res),
+            None if ended.is_some() => {
+                super::pages::logged_out_with(ctx, ended.as_ref(), notices, None).await
             }
-            Ok(res
-                .insert_header((header::CACHE_CONTROL, "no-store"))
-                .insert_header((header::LOCATION, url))
-                .finish())
-        }
-        LogoutAnswer::Post(a) => Ok(post_page(a, set)),
-        LogoutAnswer::NoEndpoint if ended.is_some() => {
-            super::pages::logged_out_with(ctx, ended.as_ref(), notices, None)
-        }
-        LogoutAnswer::NoEndpoint => Err(ctx.error(ErrorKind::BadRequest)),
+            None => Err(ctx.error(ErrorKind::BadRequest)),
+        };
     }
+    // The logged-out page first (it lists every SP and carries the frames), then on to
+    // the initiator's answer: its Redirect URL, or our own page that posts it.
+    let next = match answer {
+        LogoutAnswer::Redirect(url) => Some(url),
+        LogoutAnswer::Post(a) => {
+            let reference = ctx
+                .state
+                .saml
+                .put_answer(&a)
+                .await
+                .map_err(|_| ctx.error(ErrorKind::Unavailable))?;
+            Some(format!("/saml/slo/answer?ref={reference}"))
+        }
+        LogoutAnswer::NoEndpoint => None,
+    };
+    super::pages::logged_out_with(ctx, ended.as_ref(), notices, next).await
+}
+
+/// `GET /saml/slo/status?ref=…`: the logged-out page again, with the SPs' answers to the
+/// front-channel LogoutRequests its frames sent (logged out, failed, no answer yet), then
+/// on to where the page was leading (the initiating SP's answer, a CAS service).
+pub async fn slo_status(
+    req: HttpRequest,
+    state: Data<AppState>,
+    lang: Lang,
+) -> Result<HttpResponse, WebError> {
+    let ctx = Ctx {
+        state: &state,
+        lang,
+    };
+    let params =
+        url::parse_params(req.query_string()).ok_or_else(|| ctx.error(ErrorKind::BadRequest))?;
+    let reference = url::param(&params, "ref").ok_or_else(|| ctx.error(ErrorKind::BadRequest))?;
+    let (lines, next) = state
+        .saml
+        .round(reference)
+        .await
+        .ok_or_else(|| ctx.error(ErrorKind::BadRequest))?;
+    super::pages::logged_out_page(&ctx, &lines, Vec::new(), next)
+}
+
+/// `GET /saml/slo/answer?ref=…`: the initiator's HTTP-POST LogoutResponse, once the
+/// logged-out page has been shown.
+pub async fn slo_answer(
+    req: HttpRequest,
+    state: Data<AppState>,
+    lang: Lang,
+) -> Result<HttpResponse, WebError> {
+    let ctx = Ctx {
+        state: &state,
+        lang,
+    };
+    let params =
+        url::parse_params(req.query_string()).ok_or_else(|| ctx.error(ErrorKind::BadRequest))?;
+    let reference = url::param(&params, "ref").ok_or_else(|| ctx.error(ErrorKind::BadRequest))?;
+    let answer = state
+        .saml
+        .take_answer(reference)
+        .await
+        .ok_or_else(|| ctx.error(ErrorKind::BadRequest))?;
+    Ok(post_page(answer, Vec::new()))
 }
 
 #[derive(Deserialize)]
@@ -373,10 +492,17 @@ pub struct SloForm {
 /// usually shown inside the logout page's frame for that SP).
 async fn slo_response(ctx: &Ctx<'_>, incoming: Incoming) -> Result<HttpResponse, WebError> {
     match ctx.state.saml.accept_logout_response(incoming).await {
-        Ok(_) => Ok(HttpResponse::Ok()
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .content_type("text/html; charset=utf-8")
-            .body("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>OK</title></head><body><p>Déconnecté / Logged out</p></body></html>\n")),
+        Ok((_, logged_out)) => {
+            let text = if logged_out {
+                "Déconnecté / Logged out"
+            } else {
+                "Échec de la déconnexion / Logout failed"
+            };
+            Ok(HttpResponse::Ok()
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .content_type("text/html; charset=utf-8")
+                .body(format!("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>SLO</title></head><body><p>{text}</p></body></html>\n")))
+        }
         Err(r) => {
             tracing::info!(reason = %r.reason, "SAML LogoutResponse refused");
             Err(ctx.error(ErrorKind::BadRequest))
@@ -404,7 +530,7 @@ pub async fn slo_redirect(
         .await
     {
         Ok(p) => finish_logout(&req, &ctx, p).await,
-        Err(r) => Err(rejected(&ctx, &r)),
+        Err(r) => logout_refusal(&ctx, r).await,
     }
 }
 
@@ -432,14 +558,17 @@ pub async fn slo_post(
     let saml_request = form
         .saml_request
         .ok_or_else(|| ctx.error(ErrorKind::BadRequest))?;
-    let p = state
+    let checked = state
         .saml
         .check_logout(Incoming::Post {
             saml_request,
             relay_state: form.relay_state,
         })
-        .await
-        .map_err(|r| rejected(&ctx, &r))?;
+        .await;
+    let p = match checked {
+        Ok(p) => p,
+        Err(r) => return logout_refusal(&ctx, r).await,
+    };
     let reference = state
         .saml
         .put_logout(&p)

@@ -6,7 +6,7 @@
 //! re-encoding (rust-saml-notes trap 3), with the SP's registered certificates only, and
 //! RSA-SHA1 only when the SP's entry allows it. Sizes are bounded before and after
 //! inflating. The POST signature goes through `federation_metadata::xmlsig`, which refuses
-//! wrapping before any cryptography.
+//! wrapping before any cryptography, with the same SHA-1 rule.
 
 use base64::Engine as _;
 use openssl::hash::MessageDigest;
@@ -23,6 +23,7 @@ pub const MAX_ENCODED: usize = 96 * 1024;
 pub const MAX_RELAY_STATE: usize = 1024;
 
 pub const SIG_RSA_SHA256: &str = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256";
+pub const SIG_RSA_SHA384: &str = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha384";
 pub const SIG_RSA_SHA512: &str = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512";
 pub const SIG_RSA_SHA1: &str = "http://www.w3.org/2000/09/xmldsig#rsa-sha1";
 
@@ -144,7 +145,9 @@ pub fn verify_redirect_signature(
     allow_sha1: bool,
 ) -> Result<(), Refusal> {
     let digest = match alg {
+        // The same methods as `xmlsig` accepts for the POST binding.
         SIG_RSA_SHA256 => MessageDigest::sha256(),
+        SIG_RSA_SHA384 => MessageDigest::sha384(),
         SIG_RSA_SHA512 => MessageDigest::sha512(),
         SIG_RSA_SHA1 if allow_sha1 => MessageDigest::sha1(),
         _ => return Err(Refusal::page("signature algorithm not accepted")),
@@ -171,6 +174,9 @@ pub fn verify_redirect_signature(
 
 /// An HTTP-POST message: base64, bounded.
 pub fn decode_post(value: &str, relay_state: Option<&str>) -> Result<String, Refusal> {
+    if value.trim().is_empty() {
+        return Err(Refusal::page("no SAML message"));
+    }
     if value.len() > MAX_ENCODED {
         return Err(Refusal::page("message too large"));
     }
@@ -185,14 +191,16 @@ pub fn decode_post(value: &str, relay_state: Option<&str>) -> Result<String, Ref
 }
 
 /// Checks the enveloped signature of a POSTed message with one of `certs` (PEM); the
-/// wrapping-safe checks of `xmlsig` come first.
-pub fn verify_post_signature(xml: &str, certs: &[String]) -> Result<(), Refusal> {
+/// wrapping-safe checks of `xmlsig` come first. RSA-SHA1 and the SHA-1 digest only when
+/// `allow_sha1` (the SP's entry), as for the Redirect binding.
+pub fn verify_post_signature(xml: &str, certs: &[String], allow_sha1: bool) -> Result<(), Refusal> {
+    use federation_metadata::xmlsig::{verify_enveloped_with, Accepted};
     let mut last = "no usable certificate registered".to_owned();
     for pem in certs {
         let Ok(cert) = X509::from_pem(pem.as_bytes()) else {
             continue;
         };
-        match federation_metadata::xmlsig::verify_enveloped(xml, &cert) {
+        match verify_enveloped_with(xml, &cert, Accepted::with_sha1(allow_sha1)) {
             Ok(_) => return Ok(()),
             Err(e) => last = e.to_string(),
         }

@@ -18,6 +18,8 @@ pub enum Status {
     NoPassive,
     /// `Responder` / `UnknownPrincipal`.
     UnknownPrincipal,
+    /// `Responder` / `UnsupportedBinding`: a response binding other than HTTP-POST.
+    UnsupportedBinding,
     /// `VersionMismatch`.
     VersionMismatch,
 }
@@ -34,6 +36,7 @@ impl Status {
             Self::InvalidNameIdPolicy => ("Requester", Some("InvalidNameIDPolicy")),
             Self::NoPassive => ("Responder", Some("NoPassive")),
             Self::UnknownPrincipal => ("Responder", Some("UnknownPrincipal")),
+            Self::UnsupportedBinding => ("Responder", Some("UnsupportedBinding")),
             Self::VersionMismatch => ("VersionMismatch", None),
         };
         (format!("{P}{top}"), sub.map(|s| format!("{P}{s}")))
@@ -48,6 +51,7 @@ impl Status {
             Self::InvalidNameIdPolicy => "InvalidNameIDPolicy",
             Self::NoPassive => "NoPassive",
             Self::UnknownPrincipal => "UnknownPrincipal",
+            Self::UnsupportedBinding => "UnsupportedBinding",
             Self::VersionMismatch => "VersionMismatch",
         }
     }

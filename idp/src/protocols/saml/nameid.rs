@@ -8,11 +8,12 @@ use std::path::Path;
 
 use base64::Engine as _;
 use openssl::hash::MessageDigest;
-use openssl::pkey::PKey;
+use openssl::pkey::{PKey, Private};
 use openssl::sign::Signer;
 
-/// The IdP's identifier secret.
-pub struct NameIdSecret(Vec<u8>);
+/// The IdP's identifier secret, with its HMAC key made once (with OpenSSL 3 making it per
+/// call cost more than the two HMACs of a response themselves).
+pub struct NameIdSecret(Option<PKey<Private>>);
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
@@ -27,7 +28,7 @@ pub enum SecretError {
 
 impl NameIdSecret {
     pub fn from_bytes(bytes: Vec<u8>) -> Self {
-        Self(bytes)
+        Self(PKey::hmac(&bytes).ok())
     }
 
     /// Loads the secret at `path`, making it (0600) on first use.
@@ -61,13 +62,16 @@ impl NameIdSecret {
         if raw.len() < 16 {
             return Err(SecretError::Short(path.display().to_string()));
         }
-        Ok(Self(raw))
+        Ok(Self::from_bytes(raw))
     }
 
     fn hmac(&self, parts: &[&str]) -> String {
-        let out = PKey::hmac(&self.0)
+        let out = self
+            .0
+            .as_ref()
+            .ok_or_else(openssl::error::ErrorStack::get)
             .and_then(|k| {
-                let mut s = Signer::new(MessageDigest::sha256(), &k)?;
+                let mut s = Signer::new(MessageDigest::sha256(), k)?;
                 for p in parts {
                     // Length-prefixed so that no two part lists give the same input.
                     s.update(&(p.len() as u64).to_be_bytes())?;

@@ -68,7 +68,13 @@ pub fn parse_authn_request(xml: &str) -> Result<AuthnRequest, Refusal> {
     }
     if let Some(policy) = doc.children_named(PROTOCOL_NS, "NameIDPolicy").last() {
         req.name_id_format = policy.attr("Format").map(str::to_owned);
-        req.allow_create = policy.attr("AllowCreate").map(|v| boolean(Some(v)));
+        // xs:boolean, strictly: a misspelt value must not silently read as "false".
+        req.allow_create = match policy.attr("AllowCreate").map(str::trim) {
+            None => None,
+            Some("true" | "1") => Some(true),
+            Some("false" | "0") => Some(false),
+            Some(_) => return Err(Refusal::page("NameIDPolicy AllowCreate is not a boolean")),
+        };
         req.sp_name_qualifier = policy.attr("SPNameQualifier").map(str::to_owned);
     }
     if req.id.is_empty() {

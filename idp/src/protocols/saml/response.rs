@@ -1,27 +1,31 @@
 //! Building and signing the Response (not samael's `sign_authn_response`: rust-saml-notes
-//! trap 1). The XML is written with quick-xml's escaping from our own values; signatures
-//! (RSA-SHA256, exclusive c14n, enveloped) are placed right after each signed element's
-//! `Issuer`, as the schema wants. The Assertion is signed on its own first, then spliced
-//! into the Response, which is signed last when the SP wants it. For SPs whose entry asks
-//! for it, the signed assertion is then encrypted (sign-then-encrypt) into an
-//! `EncryptedAssertion` ([`encrypt_assertion`]): AES-256-GCM (XML Encryption 1.1) under a
-//! fresh key, the key wrapped with RSA-OAEP (`rsa-oaep-mgf1p`, SHA-1 digest and MGF1, the
-//! form xmlsec1, pysaml2 and Shibboleth all accept) for the SP's registered encryption
-//! certificate only.
+//! trap 1). Every element is written here in its exclusive canonical form, with the
+//! escaping of `signature::text`/`attr_value`, so that the signatures (enveloped, exclusive
+//! c14n, RSA-SHA256 by default) are made by `signature.rs` from these very bytes, with no
+//! XML library in between. Signatures sit right after each signed element's `Issuer`, as
+//! the schema wants. The Assertion is signed on its own first, then put into the Response,
+//! which is signed last when the SP wants it (its digest covers the assertion with its
+//! signature, canonical too). For SPs whose entry asks for it, the signed assertion is then
+//! encrypted (sign-then-encrypt) into an `EncryptedAssertion` ([`encrypt_assertion`]):
+//! AES-256-GCM (XML Encryption 1.1) under a fresh key, the key wrapped with RSA-OAEP
+//! (`rsa-oaep-mgf1p`, SHA-1 digest and MGF1, the form xmlsec1, pysaml2 and Shibboleth all
+//! accept) for the SP's registered encryption certificate only.
 
 use base64::Engine as _;
 use openssl::pkey::{PKey, Private, Public};
-use quick_xml::escape::escape;
 use time::OffsetDateTime;
 
 use super::error::Status;
 use super::shallow::{ASSERTION_NS, PROTOCOL_NS};
+use super::signature::{self, attr_value as av, text};
 use crate::release::Released;
 
 const PASSWORD_PROTECTED_TRANSPORT: &str =
     "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport";
 const BEARER: &str = "urn:oasis:names:tc:SAML:2.0:cm:bearer";
 const SUCCESS: &str = "urn:oasis:names:tc:SAML:2.0:status:Success";
+const XS_NS: &str = "http://www.w3.org/2001/XMLSchema";
+const XSI_NS: &str = "http://www.w3.org/2001/XMLSchema-instance";
 
 /// Everything in an assertion.
 pub struct AssertionData {
@@ -33,6 +37,9 @@ pub struct AssertionData {
     pub name_id_format: &'static str,
     pub session_index: String,
     pub authn_instant: OffsetDateTime,
+    /// The SSO session's absolute end (`AuthnStatement/@SessionNotOnOrAfter`): SPs should
+    /// not keep their own session beyond it.
+    pub session_not_on_or_after: Option<OffsetDateTime>,
     pub now: OffsetDateTime,
     pub lifetime: time::Duration,
     pub attributes: Vec<(Released, &'static str)>,
@@ -42,13 +49,24 @@ pub struct AssertionData {
 pub struct Signing {
     pub key: PKey<Private>,
     pub cert_der: Vec<u8>,
-    /// The SignatureMethod URI (RSA-SHA256 by default; the digest is always SHA-256).
+    /// The SignatureMethod URI (RSA-SHA256 by default; the digest is SHA-256, or SHA-1 with
+    /// RSA-SHA1).
     pub algorithm: &'static str,
     pub sign_assertion: bool,
     pub sign_response: bool,
     /// Encrypt the (signed) assertion for this RSA key, from the SP's registered
     /// encryption certificate.
     pub encrypt_for: Option<PKey<Public>>,
+}
+
+impl Signing {
+    fn key(&self) -> signature::Key<'_> {
+        signature::Key {
+            key: &self.key,
+            cert_der: &self.cert_der,
+            algorithm: self.algorithm,
+        }
+    }
 }
 
 /// XML Encryption 1.1 AES-256-GCM (data).
@@ -83,89 +101,152 @@ pub fn instant(t: OffsetDateTime) -> String {
 pub fn new_id() -> String {
     let mut raw = [0u8; 20];
     rand::RngCore::fill_bytes(&mut rand::rng(), &mut raw);
-    let hex: String = raw.iter().map(|b| format!("{b:02x}")).collect();
-    format!("_{hex}")
+    let mut id = String::with_capacity(41);
+    id.push('_');
+    for b in raw {
+        id.push(char::from(HEX[usize::from(b >> 4)]));
+        id.push(char::from(HEX[usize::from(b & 0xf)]));
+    }
+    id
 }
 
-fn sig_template(id: &str, signing: &Signing) -> String {
-    federation_metadata::xmlsig::signature_template(id, Some(&signing.cert_der))
-        .replace(federation_metadata::xmlsig::RSA_SHA256, signing.algorithm)
-}
+const HEX: &[u8; 16] = b"0123456789abcdef";
 
-fn strip_declaration(xml: &str) -> &str {
-    let t = xml.trim_start();
-    match t.strip_prefix("<?xml").and_then(|r| r.split_once("?>")) {
-        Some((_, rest)) => rest.trim_start(),
-        None => t,
+/// Refuses a value that cannot be written in XML 1.0 (control characters): the response
+/// is not made rather than made invalid.
+fn xml_ok<'a>(what: &str, value: &'a str) -> Result<&'a str, SignError> {
+    if signature::xml_chars_ok(value) {
+        Ok(value)
+    } else {
+        Err(SignError(format!(
+            "{what} holds characters not allowed in XML"
+        )))
     }
 }
 
-/// The `saml:Assertion` element (unsigned, with a signature template when `template`).
-fn assertion_xml(a: &AssertionData, id: &str, template: Option<&str>) -> String {
-    let not_after = instant(a.now + a.lifetime);
-    let irt = a
-        .in_response_to
-        .as_deref()
-        .map(|r| format!(" InResponseTo=\"{}\"", escape(r)))
-        .unwrap_or_default();
+/// The `saml:AttributeStatement` (empty when nothing is released). A released value that
+/// cannot be written in XML 1.0 is left out with a warning, the rest is still released.
+fn attribute_statement(attributes: &[(Released, &'static str)]) -> Result<String, SignError> {
     let mut attrs = String::new();
-    for (r, name_format) in &a.attributes {
+    for (r, name_format) in attributes {
+        let name = xml_ok("an attribute name", &r.name)?;
+        let values: Vec<&String> = r
+            .values
+            .iter()
+            .filter(|v| {
+                let ok = signature::xml_chars_ok(v);
+                if !ok {
+                    tracing::warn!(
+                        attribute = %r.name,
+                        "a value holding characters not allowed in XML was not released"
+                    );
+                }
+                ok
+            })
+            .collect();
+        if values.is_empty() && !r.values.is_empty() {
+            continue;
+        }
         attrs.push_str(&format!(
             "<saml:Attribute Name=\"{}\" NameFormat=\"{}\">",
-            escape(&r.name),
-            escape(*name_format)
+            av(name),
+            av(name_format)
         ));
-        for v in &r.values {
+        for v in values {
+            // Canonical: namespace declarations by prefix (xs < xsi), then xsi:type.
             attrs.push_str(&format!(
-                "<saml:AttributeValue xmlns:xs=\"http://www.w3.org/2001/XMLSchema\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"xs:string\">{}</saml:AttributeValue>",
-                escape(v)
+                "<saml:AttributeValue xmlns:xs=\"{XS_NS}\" xmlns:xsi=\"{XSI_NS}\" xsi:type=\"xs:string\">{}</saml:AttributeValue>",
+                text(v)
             ));
         }
         attrs.push_str("</saml:Attribute>");
     }
-    let attribute_statement = if attrs.is_empty() {
-        String::new()
+    Ok(if attrs.is_empty() {
+        attrs
     } else {
         format!("<saml:AttributeStatement>{attrs}</saml:AttributeStatement>")
+    })
+}
+
+/// The `saml:Assertion` element, canonical, in two parts: up to its `Issuer` (where the
+/// signature goes) and the rest.
+fn assertion_parts(a: &AssertionData, id: &str) -> Result<(String, String), SignError> {
+    let not_after = instant(a.now + a.lifetime);
+    let irt = match a.in_response_to.as_deref() {
+        Some(r) => format!(" InResponseTo=\"{}\"", av(xml_ok("InResponseTo", r)?)),
+        None => String::new(),
     };
-    format!(
-        "<saml:Assertion xmlns:saml=\"{ASSERTION_NS}\" ID=\"{id}\" Version=\"2.0\" IssueInstant=\"{now}\">\
-<saml:Issuer>{issuer}</saml:Issuer>{template}\
-<saml:Subject><saml:NameID Format=\"{fmt}\" NameQualifier=\"{issuer}\" SPNameQualifier=\"{aud}\">{nid}</saml:NameID>\
-<saml:SubjectConfirmation Method=\"{BEARER}\"><saml:SubjectConfirmationData NotOnOrAfter=\"{not_after}\" Recipient=\"{rcpt}\"{irt}/></saml:SubjectConfirmation></saml:Subject>\
-<saml:Conditions NotBefore=\"{not_before}\" NotOnOrAfter=\"{not_after}\"><saml:AudienceRestriction><saml:Audience>{aud}</saml:Audience></saml:AudienceRestriction></saml:Conditions>\
-<saml:AuthnStatement AuthnInstant=\"{authn}\" SessionIndex=\"{si}\"><saml:AuthnContext><saml:AuthnContextClassRef>{PASSWORD_PROTECTED_TRANSPORT}</saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement>\
-{attribute_statement}</saml:Assertion>",
+    let session_end = a
+        .session_not_on_or_after
+        .map(|t| format!(" SessionNotOnOrAfter=\"{}\"", instant(t)))
+        .unwrap_or_default();
+    let issuer = xml_ok("the issuer", &a.issuer)?;
+    let audience = xml_ok("the audience", &a.audience)?;
+    // Attributes in canonical order (by name) on every element.
+    let head = format!(
+        "<saml:Assertion xmlns:saml=\"{ASSERTION_NS}\" ID=\"{id}\" IssueInstant=\"{now}\" Version=\"2.0\">\
+<saml:Issuer>{issuer}</saml:Issuer>",
+        id = av(id),
         now = instant(a.now),
+        issuer = text(issuer),
+    );
+    let tail = format!(
+        "<saml:Subject><saml:NameID Format=\"{fmt}\" NameQualifier=\"{issuer_av}\" SPNameQualifier=\"{aud_av}\">{nid}</saml:NameID>\
+<saml:SubjectConfirmation Method=\"{BEARER}\"><saml:SubjectConfirmationData{irt} NotOnOrAfter=\"{not_after}\" Recipient=\"{rcpt}\"></saml:SubjectConfirmationData></saml:SubjectConfirmation></saml:Subject>\
+<saml:Conditions NotBefore=\"{not_before}\" NotOnOrAfter=\"{not_after}\"><saml:AudienceRestriction><saml:Audience>{aud}</saml:Audience></saml:AudienceRestriction></saml:Conditions>\
+<saml:AuthnStatement AuthnInstant=\"{authn}\" SessionIndex=\"{si}\"{session_end}><saml:AuthnContext><saml:AuthnContextClassRef>{PASSWORD_PROTECTED_TRANSPORT}</saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement>\
+{statement}</saml:Assertion>",
         not_before = instant(a.now - time::Duration::seconds(30)),
-        issuer = escape(&a.issuer),
-        template = template.unwrap_or_default(),
-        fmt = escape(a.name_id_format),
-        aud = escape(&a.audience),
-        nid = escape(&a.name_id),
-        rcpt = escape(&a.recipient),
+        fmt = av(a.name_id_format),
+        issuer_av = av(issuer),
+        aud_av = av(audience),
+        aud = text(audience),
+        nid = text(xml_ok("the NameID", &a.name_id)?),
+        rcpt = av(xml_ok("the recipient", &a.recipient)?),
         authn = instant(a.authn_instant),
-        si = escape(&a.session_index),
-    )
+        si = av(xml_ok("the SessionIndex", &a.session_index)?),
+        statement = attribute_statement(&a.attributes)?,
+    );
+    Ok((head, tail))
 }
 
 fn status_xml(status: Option<Status>) -> String {
     match status {
-        None => format!("<samlp:Status><samlp:StatusCode Value=\"{SUCCESS}\"/></samlp:Status>"),
+        None => format!(
+            "<samlp:Status><samlp:StatusCode Value=\"{SUCCESS}\"></samlp:StatusCode></samlp:Status>"
+        ),
         Some(s) => {
             let (top, sub) = s.codes();
             let inner = sub
-                .map(|c| format!("<samlp:StatusCode Value=\"{c}\"/>"))
+                .map(|c| format!("<samlp:StatusCode Value=\"{}\"></samlp:StatusCode>", av(&c)))
                 .unwrap_or_default();
             format!(
-                "<samlp:Status><samlp:StatusCode Value=\"{top}\">{inner}</samlp:StatusCode></samlp:Status>"
+                "<samlp:Status><samlp:StatusCode Value=\"{}\">{inner}</samlp:StatusCode></samlp:Status>",
+                av(&top)
             )
         }
     }
 }
 
+/// The element `head + tail` with its signature in between when `sign`.
+fn signed(
+    id: &str,
+    head: String,
+    tail: &str,
+    sign: bool,
+    signing: &Signing,
+) -> Result<String, SignError> {
+    let mut xml = head;
+    if sign {
+        let sig = signature::enveloped_signature(id, &xml, tail, &signing.key())?;
+        xml.push_str(&sig);
+    }
+    xml.push_str(tail);
+    Ok(xml)
+}
+
 /// The whole `samlp:Response`: with the assertion (success) or a status only (refusal).
-/// Synchronous CPU work when signing: async callers run it off their executor.
+/// Synchronous CPU work when signing (one RSA signature per signed element).
 #[allow(clippy::too_many_arguments)]
 pub fn build_response(
     issuer: &str,
@@ -180,14 +261,8 @@ pub fn build_response(
         None => String::new(),
         Some(a) => {
             let id = new_id();
-            if signing.sign_assertion {
-                let unsigned = assertion_xml(a, &id, Some(&sig_template(&id, signing)));
-                let signed = federation_metadata::xmlsig::sign_enveloped(&unsigned, &signing.key)
-                    .map_err(|e| SignError(e.to_string()))?;
-                strip_declaration(&signed).to_owned()
-            } else {
-                assertion_xml(a, &id, None)
-            }
+            let (head, tail) = assertion_parts(a, &id)?;
+            signed(&id, head, &tail, signing.sign_assertion, signing)?
         }
     };
     // Sign-then-encrypt: the signed assertion is what the SP gets back after decrypting.
@@ -196,29 +271,22 @@ pub fn build_response(
         _ => assertion_xml,
     };
     let id = new_id();
-    let template = if signing.sign_response {
-        sig_template(&id, signing)
-    } else {
-        String::new()
+    let irt = match in_response_to {
+        Some(r) => format!(" InResponseTo=\"{}\"", av(xml_ok("InResponseTo", r)?)),
+        None => String::new(),
     };
-    let irt = in_response_to
-        .map(|r| format!(" InResponseTo=\"{}\"", escape(r)))
-        .unwrap_or_default();
-    let xml = format!(
-        "<samlp:Response xmlns:samlp=\"{PROTOCOL_NS}\" xmlns:saml=\"{ASSERTION_NS}\" ID=\"{id}\" Version=\"2.0\" IssueInstant=\"{}\" Destination=\"{}\"{irt}>\
-<saml:Issuer>{}</saml:Issuer>{template}{}{assertion_xml}</samlp:Response>",
+    // Canonical as an apex: `saml` is not used by the Response element itself, so it is
+    // declared on the Issuer (and again on the Assertion), as exclusive c14n puts it.
+    let head = format!(
+        "<samlp:Response xmlns:samlp=\"{PROTOCOL_NS}\" Destination=\"{}\" ID=\"{}\"{irt} IssueInstant=\"{}\" Version=\"2.0\">\
+<saml:Issuer xmlns:saml=\"{ASSERTION_NS}\">{}</saml:Issuer>",
+        av(xml_ok("the Destination", destination)?),
+        av(&id),
         instant(now),
-        escape(destination),
-        escape(issuer),
-        status_xml(status),
+        text(xml_ok("the issuer", issuer)?),
     );
-    if signing.sign_response {
-        let signed = federation_metadata::xmlsig::sign_enveloped(&xml, &signing.key)
-            .map_err(|e| SignError(e.to_string()))?;
-        Ok(strip_declaration(&signed).to_owned())
-    } else {
-        Ok(xml)
-    }
+    let tail = format!("{}{assertion_xml}</samlp:Response>", status_xml(status));
+    signed(&id, head, &tail, signing.sign_response, signing)
 }
 
 /// `saml:EncryptedAssertion` holding `assertion` (the whole signed element): AES-256-GCM
@@ -258,9 +326,9 @@ pub fn encrypt_assertion(assertion: &str, recipient: &PKey<Public>) -> Result<St
     Ok(format!(
         "<saml:EncryptedAssertion xmlns:saml=\"{ASSERTION_NS}\">\
 <xenc:EncryptedData xmlns:xenc=\"{XENC_NS}\" Id=\"{id}\" Type=\"{XENC_ELEMENT}\">\
-<xenc:EncryptionMethod Algorithm=\"{AES256_GCM}\"/>\
+<xenc:EncryptionMethod Algorithm=\"{AES256_GCM}\"></xenc:EncryptionMethod>\
 <ds:KeyInfo xmlns:ds=\"{DS_NS}\"><xenc:EncryptedKey>\
-<xenc:EncryptionMethod Algorithm=\"{RSA_OAEP_MGF1P}\"><ds:DigestMethod Algorithm=\"{SHA1_DIGEST}\"/></xenc:EncryptionMethod>\
+<xenc:EncryptionMethod Algorithm=\"{RSA_OAEP_MGF1P}\"><ds:DigestMethod Algorithm=\"{SHA1_DIGEST}\"></ds:DigestMethod></xenc:EncryptionMethod>\
 <xenc:CipherData><xenc:CipherValue>{key}</xenc:CipherValue></xenc:CipherData>\
 </xenc:EncryptedKey></ds:KeyInfo>\
 <xenc:CipherData><xenc:CipherValue>{value}</xenc:CipherValue></xenc:CipherData>\
@@ -305,8 +373,11 @@ pub const SUBMIT_SCRIPT: &str = "document.forms[0].submit();";
 
 /// The policy of that page: its one script, and a form to the ACS's origin only.
 pub fn post_csp(acs: &str) -> String {
-    let hash = base64::engine::general_purpose::STANDARD
-        .encode(openssl::sha::sha256(SUBMIT_SCRIPT.as_bytes()));
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let hash = HASH.get_or_init(|| {
+        base64::engine::general_purpose::STANDARD
+            .encode(openssl::sha::sha256(SUBMIT_SCRIPT.as_bytes()))
+    });
     let origin = acs
         .split_once("://")
         .map(|(scheme, rest)| {

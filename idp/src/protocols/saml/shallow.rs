@@ -25,6 +25,9 @@ pub struct Element {
     pub text: String,
     /// Whether the element holds elements of its own.
     pub has_elements: bool,
+    /// The first element inside this one, its name and attributes only (the top-level
+    /// `StatusCode` of a `samlp:Status`).
+    pub first_child: Option<Box<Element>>,
 }
 
 impl Element {
@@ -129,6 +132,11 @@ pub fn read(xml: &str, root: &str, what: &str) -> Result<Shallow, Refusal> {
                     2 => {
                         if let Some(c) = children.last_mut() {
                             c.has_elements = true;
+                            if c.first_child.is_none() {
+                                let mut el = element(&ns, e);
+                                el.attrs = attrs(e, reader.decoder())?;
+                                c.first_child = Some(Box::new(el));
+                            }
                         }
                     }
                     _ => {}

@@ -168,7 +168,37 @@ fn sha1_only_where_allowed_and_params_once() {
     assert!(
         verify_redirect_signature(&alg, &sig, &bytes, std::slice::from_ref(&pem), false).is_err()
     );
-    verify_redirect_signature(&alg, &sig, &bytes, &[pem], true).unwrap();
+    verify_redirect_signature(&alg, &sig, &bytes, std::slice::from_ref(&pem), true).unwrap();
+    // SHA-2 methods, the same set as the POST binding's; a mismatched digest fails.
+    for (alg, md) in [
+        (bindings::SIG_RSA_SHA256, MessageDigest::sha256()),
+        (bindings::SIG_RSA_SHA384, MessageDigest::sha384()),
+        (bindings::SIG_RSA_SHA512, MessageDigest::sha512()),
+    ] {
+        let signed = format!("SAMLRequest={}&SigAlg={}", enc(&deflate_b64(REQ)), enc(alg));
+        let sig = base64::engine::general_purpose::STANDARD
+            .decode(sign(&k, &signed, md))
+            .unwrap();
+        verify_redirect_signature(
+            alg,
+            &sig,
+            signed.as_bytes(),
+            std::slice::from_ref(&pem),
+            false,
+        )
+        .unwrap();
+        let sha1_sig = base64::engine::general_purpose::STANDARD
+            .decode(sign(&k, &signed, MessageDigest::sha1()))
+            .unwrap();
+        assert!(verify_redirect_signature(
+            alg,
+            &sha1_sig,
+            signed.as_bytes(),
+            std::slice::from_ref(&pem),
+            true
+        )
+        .is_err());
+    }
     let twice = format!("{q}&SAMLRequest=x");
     assert!(decode_redirect(&twice, "SAMLRequest").is_err());
     assert!(decode_redirect(&signed, "SAMLRequest").is_err());
@@ -221,12 +251,84 @@ fn acs_only_among_the_registered_ones() {
         select_acs(&sp, None, Some(0), None).unwrap().location,
         "https://sp/a"
     );
-    assert!(select_acs(&sp, Some("https://evil/acs"), None, None).is_err());
-    assert!(select_acs(&sp, Some("https://sp/art"), None, None).is_err());
-    assert!(select_acs(&sp, None, Some(1), None).is_err());
-    assert!(select_acs(&sp, None, Some(9), None).is_err());
-    assert!(select_acs(&sp, Some("https://sp/a"), Some(0), None).is_err());
-    assert!(select_acs(&sp, None, None, Some(Binding::HttpArtifact.urn())).is_err());
+    // Never answered to: an unregistered URL or index, or both given.
+    for (url, index) in [
+        (Some("https://evil/acs"), None),
+        (None, Some(9)),
+        (Some("https://sp/a"), Some(0)),
+    ] {
+        for binding in [None, Some(Binding::HttpArtifact.urn())] {
+            assert!(
+                matches!(
+                    select_acs(&sp, url, index, binding),
+                    Err(AcsError::Page(Refusal { status: None, .. }))
+                ),
+                "{url:?} {index:?} {binding:?}"
+            );
+        }
+    }
+    assert!(select_acs(
+        &sp,
+        Some("https://sp/a"),
+        None,
+        Some(Binding::HttpPost.urn())
+    )
+    .is_ok());
+}
+
+#[test]
+fn another_response_binding_gets_unsupported_binding_at_the_default_post_acs() {
+    let sp = sp();
+    let cases = [
+        // A ProtocolBinding other than HTTP-POST, with or without a registered POST ACS named.
+        (None, None, Some(Binding::HttpArtifact.urn())),
+        (None, None, Some(Binding::Paos.urn())),
+        (None, None, Some("urn:x-unknown-binding")),
+        (
+            Some("https://sp/a"),
+            None,
+            Some(Binding::HttpArtifact.urn()),
+        ),
+        (None, Some(0), Some(Binding::Paos.urn())),
+        // An ACS registered for another binding, named by URL or by index.
+        (Some("https://sp/art"), None, None),
+        (None, Some(1), None),
+        (Some("https://sp/art"), None, Some(Binding::HttpPost.urn())),
+    ];
+    for (url, index, binding) in cases {
+        match select_acs(&sp, url, index, binding) {
+            Err(AcsError::Binding(r, default)) => {
+                assert_eq!(r.status, Some(Status::UnsupportedBinding));
+                assert_eq!(default.location, "https://sp/b");
+                assert_eq!(default.binding, Binding::HttpPost);
+            }
+            other => panic!("{url:?} {index:?} {binding:?}: {other:?}"),
+        }
+    }
+    // Without any HTTP-POST ACS there is nowhere to answer: a page.
+    let mut artifact_only = sp.clone();
+    artifact_only
+        .assertion_consumer_services
+        .retain(|e| e.binding == Binding::HttpArtifact);
+    assert!(matches!(
+        select_acs(
+            &artifact_only,
+            None,
+            None,
+            Some(Binding::HttpArtifact.urn())
+        ),
+        Err(AcsError::Page(_))
+    ));
+    assert!(matches!(
+        select_acs(&artifact_only, None, None, None),
+        Err(AcsError::Page(_))
+    ));
+    let (top, sub) = Status::UnsupportedBinding.codes();
+    assert_eq!(top, "urn:oasis:names:tc:SAML:2.0:status:Responder");
+    assert_eq!(
+        sub.as_deref(),
+        Some("urn:oasis:names:tc:SAML:2.0:status:UnsupportedBinding")
+    );
 }
 
 #[test]
@@ -271,17 +373,100 @@ fn name_id_policy() {
     assert_eq!(e.status, Some(Status::InvalidNameIdPolicy));
     r.name_id_format = Some(NameIdFormat::Unspecified.urn().into());
     check_name_id_policy(&r, &sp, "https://sp").unwrap();
+    r.sp_name_qualifier = Some("https://sp".into());
+    check_name_id_policy(&r, &sp, "https://sp").unwrap();
     r.sp_name_qualifier = Some("https://affiliation".into());
-    assert!(check_name_id_policy(&r, &sp, "https://sp").is_err());
+    let e = check_name_id_policy(&r, &sp, "https://sp").unwrap_err();
+    assert_eq!(e.status, Some(Status::InvalidNameIdPolicy));
+    assert!(e.reason.contains("affiliations"), "{e}");
+}
+
+#[test]
+fn allow_create_never_refuses_our_identifier_formats() {
+    let transient = sp();
+    let persistent = SamlSettings {
+        name_id_format: NameIdFormat::Persistent,
+        ..sp()
+    };
+    let email = SamlSettings {
+        name_id_format: NameIdFormat::Email,
+        name_id_attribute: Some("mail".into()),
+        ..sp()
+    };
+    let policy = |format: Option<&str>, allow: Option<bool>| AuthnRequest {
+        name_id_format: format.map(str::to_owned),
+        allow_create: allow,
+        ..parse_authn_request(REQ).unwrap()
+    };
+    let t = NameIdFormat::Transient.urn();
+    let p = NameIdFormat::Persistent.urn();
+    let u = NameIdFormat::Unspecified.urn();
+    // Transient identifiers are associated with nothing lasting (errata E10: "not
+    // applicable"), whether the format is named, unspecified or absent.
+    for format in [Some(t), Some(u), None] {
+        for allow in [Some(false), Some(true), None] {
+            check_name_id_policy(&policy(format, allow), &transient, "https://sp").unwrap();
+        }
+    }
+    // Persistent identifiers exist for every person by construction; attribute-valued
+    // ones are not created either.
+    for format in [Some(p), Some(u), None] {
+        for allow in [Some(false), Some(true), None] {
+            check_name_id_policy(&policy(format, allow), &persistent, "https://sp").unwrap();
+        }
+    }
+    check_name_id_policy(&policy(None, Some(false)), &email, "https://sp").unwrap();
+    // Format mismatch stays refused whatever AllowCreate says.
+    for allow in [Some(false), Some(true), None] {
+        let e =
+            check_name_id_policy(&policy(Some(t), allow), &persistent, "https://sp").unwrap_err();
+        assert_eq!(e.status, Some(Status::InvalidNameIdPolicy));
+    }
+}
+
+#[test]
+fn allow_create_is_read_as_a_strict_boolean() {
+    let with = |v: &str| REQ.replace("AllowCreate=\"true\"", &format!("AllowCreate=\"{v}\""));
+    for (v, want) in [
+        ("true", true),
+        ("1", true),
+        ("false", false),
+        ("0", false),
+        (" false ", false),
+    ] {
+        assert_eq!(
+            parse_authn_request(&with(v)).unwrap().allow_create,
+            Some(want),
+            "{v}"
+        );
+    }
+    for v in ["no", "False", ""] {
+        assert!(parse_authn_request(&with(v)).is_err(), "{v}");
+    }
+    let without = REQ.replace(" AllowCreate=\"true\"", "");
+    assert_eq!(parse_authn_request(&without).unwrap().allow_create, None);
 }
 
 #[tokio::test]
 async fn replay_cache_refuses_a_second_use() {
     use crate::ports::CounterStore as _;
+    use inbound::{replay_key, Kind};
     let store = crate::backends::store::memory::MemoryCounterStore::default();
     let w = std::time::Duration::from_secs(60);
-    assert_eq!(store.hit("saml-request-id:x", w).await.unwrap(), 1);
-    assert_eq!(store.hit("saml-request-id:x", w).await.unwrap(), 2);
+    let authn = replay_key(Kind::AuthnRequest, "https://sp", "_x");
+    assert_eq!(store.hit(&authn, w).await.unwrap(), 1);
+    assert_eq!(store.hit(&authn, w).await.unwrap(), 2);
+    // The same ID as a LogoutRequest, or from another SP, is another key.
+    let logout = replay_key(Kind::LogoutRequest, "https://sp", "_x");
+    assert_ne!(authn, logout);
+    assert_eq!(store.hit(&logout, w).await.unwrap(), 1);
+    assert_ne!(authn, replay_key(Kind::AuthnRequest, "https://sp2", "_x"));
+    assert_eq!(authn, replay_key(Kind::AuthnRequest, "https://sp", "_x"));
+    // The separator keeps (issuer, ID) pairs apart.
+    assert_ne!(
+        replay_key(Kind::AuthnRequest, "a", "b\nc"),
+        replay_key(Kind::AuthnRequest, "a\nb", "c")
+    );
 }
 
 #[test]
@@ -297,6 +482,7 @@ fn response_is_signed_and_verifies() {
         name_id_format: NameIdFormat::Transient.urn(),
         session_index: "_s".into(),
         authn_instant: now,
+        session_not_on_or_after: None,
         now,
         lifetime: time::Duration::seconds(300),
         attributes: vec![(
@@ -410,6 +596,7 @@ fn encrypted_assertion_decrypts_to_the_signed_assertion() {
         name_id_format: NameIdFormat::Transient.urn(),
         session_index: "_s".into(),
         authn_instant: now,
+        session_not_on_or_after: None,
         now,
         lifetime: time::Duration::seconds(300),
         attributes: vec![(
@@ -590,13 +777,21 @@ fn logout_response_redirect_is_signed_over_the_query() {
 fn idp_logout_request_round_trips_signed_and_logout_responses_are_read() {
     let (key, pem) = key();
     let t = "urn:oasis:names:tc:SAML:2.0:nameid-format:transient";
-    let (id, xml) = logout::build_logout_request(
-        "https://idp.test/idp",
-        "https://sp.test/slo",
-        "a&b <c>",
-        t,
-        "_si1",
-        datetime!(2026-01-01 10:00 UTC),
+    let who = logout::LogoutSubject {
+        issuer: "https://idp.test/idp",
+        sp: "https://sp.test/sp",
+        name_id: "a&b <c>",
+        format: t,
+        session_index: "_si1",
+    };
+    let (id, xml) =
+        logout::build_logout_request(&who, "https://sp.test/slo", datetime!(2026-01-01 10:00 UTC));
+    // The NameID carries the assertion's qualifiers (lasso compares them).
+    assert!(
+        xml.contains(
+            "NameQualifier=\"https://idp.test/idp\" SPNameQualifier=\"https://sp.test/sp\""
+        ),
+        "{xml}"
     );
     let r = logout::parse_logout_request(&xml).unwrap();
     assert_eq!(r.id, id);
@@ -620,4 +815,40 @@ fn idp_logout_request_round_trips_signed_and_logout_responses_are_read() {
     assert!(logout::parse_logout_response(LOGOUT).is_err());
     let dtd = format!("<!DOCTYPE x [<!ENTITY a \"b\">]>{resp}");
     assert!(logout::parse_logout_response(&dtd).is_err());
+}
+
+/// REQ signed enveloped by `key`, with `method` and `digest` in its SignedInfo.
+fn post_signed(key: &PKey<Private>, method: &str, digest: &str) -> String {
+    use federation_metadata::xmlsig;
+    let template = xmlsig::signature_template("_abc", None)
+        .replace(xmlsig::RSA_SHA256, method)
+        .replace(xmlsig::SHA256, digest);
+    let at = REQ.find("</saml:Issuer>").unwrap() + "</saml:Issuer>".len();
+    let with = format!("{}{template}{}", &REQ[..at], &REQ[at..]);
+    xmlsig::sign_enveloped(&with, key).unwrap()
+}
+
+#[test]
+fn post_signature_sha1_only_where_allowed() {
+    use federation_metadata::xmlsig::{RSA_SHA1, RSA_SHA256, SHA1, SHA256};
+    let (k, pem) = key();
+    let (_, other) = key();
+    for (method, digest) in [(RSA_SHA1, SHA1), (RSA_SHA1, SHA256), (RSA_SHA256, SHA1)] {
+        let xml = post_signed(&k, method, digest);
+        assert!(parse_authn_request(&xml).unwrap().signed_enveloped);
+        let e =
+            bindings::verify_post_signature(&xml, std::slice::from_ref(&pem), false).unwrap_err();
+        assert!(e.reason.contains("not accepted"), "{e}");
+        bindings::verify_post_signature(&xml, std::slice::from_ref(&pem), true).unwrap();
+        // Allowed SHA-1 is still a signature: another key, or a changed byte, fails.
+        assert!(bindings::verify_post_signature(&xml, std::slice::from_ref(&other), true).is_err());
+        let tampered = xml.replace("https://sp/acs", "https://sp/acz");
+        assert!(
+            bindings::verify_post_signature(&tampered, std::slice::from_ref(&pem), true).is_err()
+        );
+    }
+    // SHA-256 verifies either way.
+    let xml = post_signed(&k, RSA_SHA256, SHA256);
+    bindings::verify_post_signature(&xml, std::slice::from_ref(&pem), false).unwrap();
+    bindings::verify_post_signature(&xml, &[pem], true).unwrap();
 }

@@ -1,0 +1,194 @@
+//! Enveloped signatures for the XML the IdP writes itself, without re-parsing it.
+//!
+//! `response.rs` writes each signed element directly in its exclusive canonical form (W3C
+//! xml-exc-c14n on top of C14N 1.0): attributes in canonical order, no self-closing tags, no
+//! whitespace between elements, no XML declaration, the escaping of [`text`] and
+//! [`attr_value`], and each namespace declared only on the outermost element that visibly
+//! uses it (`xsi` on each `AttributeValue`, `xs` kept there by the transform's
+//! `InclusiveNamespaces PrefixList="xs"`, since `xs` appears only inside `xsi:type`'s value).
+//! The enveloped transform then leaves the element's bytes without its `ds:Signature`, so
+//! the reference digest is a plain hash of those bytes. `SignedInfo` is written twice: in
+//! the document, and as its canonical form as an apex (with `xmlns:ds` on it), which is
+//! what is signed. openssl does the hashing and the RSA; this module only produces bytes.
+//! The cost is one RSA signature with the IdP key parsed once at start, instead of
+//! libxmlsec1's parse, c14n and per-call key import (`federation_metadata::xmlsig`, still
+//! used for everything else: metadata, registries).
+
+use std::borrow::Cow;
+
+use base64::Engine as _;
+use openssl::hash::MessageDigest;
+use openssl::pkey::{PKey, Private};
+
+use super::response::SignError;
+use federation_metadata::xmlsig::{DSIG_NS, ENVELOPED, EXC_C14N, RSA_SHA256, SHA256};
+
+const RSA_SHA1: &str = "http://www.w3.org/2000/09/xmldsig#rsa-sha1";
+const RSA_SHA512: &str = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512";
+const SHA1: &str = "http://www.w3.org/2000/09/xmldsig#sha1";
+
+/// Whether every character of `s` may appear in an XML 1.0 document (`Char`): no control
+/// character other than TAB, LF and CR, no U+FFFE/U+FFFF (a `str` holds no surrogates).
+pub fn xml_chars_ok(s: &str) -> bool {
+    s.chars().all(|c| {
+        matches!(c, '\t' | '\n' | '\r') || (c >= ' ' && c != '\u{FFFE}' && c != '\u{FFFF}')
+    })
+}
+
+fn escape_with(s: &str, needs: fn(u8) -> bool, entity: fn(u8) -> &'static str) -> Cow<'_, str> {
+    if !s.bytes().any(needs) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 16);
+    let mut start = 0;
+    // Only ASCII bytes are replaced, so every slice boundary is a char boundary.
+    for (i, b) in s.bytes().enumerate() {
+        if needs(b) {
+            out.push_str(&s[start..i]);
+            out.push_str(entity(b));
+            start = i + 1;
+        }
+    }
+    out.push_str(&s[start..]);
+    Cow::Owned(out)
+}
+
+/// Character data as C14N writes it: `&` `<` `>` and CR as references, nothing else (a
+/// literal CR would be read back as LF).
+pub fn text(s: &str) -> Cow<'_, str> {
+    escape_with(
+        s,
+        |b| matches!(b, b'&' | b'<' | b'>' | b'\r'),
+        |b| match b {
+            b'&' => "&amp;",
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            _ => "&#xD;",
+        },
+    )
+}
+
+/// An attribute value (between double quotes) as C14N writes it: `&` `<` `"` and TAB, LF,
+/// CR as references (the whitespace ones would be normalised to spaces when read back).
+pub fn attr_value(s: &str) -> Cow<'_, str> {
+    escape_with(
+        s,
+        |b| matches!(b, b'&' | b'<' | b'"' | b'\t' | b'\n' | b'\r'),
+        |b| match b {
+            b'&' => "&amp;",
+            b'<' => "&lt;",
+            b'"' => "&quot;",
+            b'\t' => "&#x9;",
+            b'\n' => "&#xA;",
+            _ => "&#xD;",
+        },
+    )
+}
+
+/// The digest and signature algorithms of one signature.
+#[derive(Clone, Copy)]
+struct Algorithms {
+    signature_uri: &'static str,
+    digest_uri: &'static str,
+    signature_md: fn() -> MessageDigest,
+    sha1_digest: bool,
+}
+
+impl Algorithms {
+    fn for_method(uri: &str) -> Result<Self, SignError> {
+        match uri {
+            RSA_SHA256 => Ok(Self {
+                signature_uri: RSA_SHA256,
+                digest_uri: SHA256,
+                signature_md: MessageDigest::sha256,
+                sha1_digest: false,
+            }),
+            // The reference digest stays SHA-256, as libxmlsec1's template had it.
+            RSA_SHA512 => Ok(Self {
+                signature_uri: RSA_SHA512,
+                digest_uri: SHA256,
+                signature_md: MessageDigest::sha512,
+                sha1_digest: false,
+            }),
+            // Only reached for partners whose entry allows SHA-1; such a verifier may not
+            // know SHA-256 either.
+            RSA_SHA1 => Ok(Self {
+                signature_uri: RSA_SHA1,
+                digest_uri: SHA1,
+                signature_md: MessageDigest::sha1,
+                sha1_digest: true,
+            }),
+            other => Err(SignError(format!("signature method {other} not supported"))),
+        }
+    }
+
+    fn digest(&self, parts: &[&str]) -> Vec<u8> {
+        if self.sha1_digest {
+            let mut h = openssl::sha::Sha1::new();
+            parts.iter().for_each(|p| h.update(p.as_bytes()));
+            h.finish().to_vec()
+        } else {
+            let mut h = openssl::sha::Sha256::new();
+            parts.iter().for_each(|p| h.update(p.as_bytes()));
+            h.finish().to_vec()
+        }
+    }
+}
+
+/// `SignedInfo`'s content after its start tag (the same bytes in the document and in its
+/// canonical form).
+fn signed_info_body(alg: &Algorithms, id: &str, digest_b64: &str) -> String {
+    format!(
+        "<ds:CanonicalizationMethod Algorithm=\"{EXC_C14N}\"></ds:CanonicalizationMethod>\
+<ds:SignatureMethod Algorithm=\"{method}\"></ds:SignatureMethod>\
+<ds:Reference URI=\"#{id}\"><ds:Transforms>\
+<ds:Transform Algorithm=\"{ENVELOPED}\"></ds:Transform>\
+<ds:Transform Algorithm=\"{EXC_C14N}\"><ec:InclusiveNamespaces xmlns:ec=\"{EXC_C14N}\" PrefixList=\"xs\"></ec:InclusiveNamespaces></ds:Transform>\
+</ds:Transforms><ds:DigestMethod Algorithm=\"{digest}\"></ds:DigestMethod>\
+<ds:DigestValue>{digest_b64}</ds:DigestValue></ds:Reference></ds:SignedInfo>",
+        method = alg.signature_uri,
+        digest = alg.digest_uri,
+        id = attr_value(id),
+    )
+}
+
+/// The key and certificate that sign, and the signature method (a URI of
+/// `SignatureAlgorithm`).
+pub struct Key<'a> {
+    pub key: &'a PKey<Private>,
+    pub cert_der: &'a [u8],
+    pub algorithm: &'a str,
+}
+
+/// The `ds:Signature` element (canonical, `xmlns:ds` on it) for the element `head + tail`,
+/// whose `ID` is `id`: `head` is the element up to where the signature goes (after its
+/// `Issuer`), `tail` the rest. Both must already be canonical.
+pub fn enveloped_signature(
+    id: &str,
+    head: &str,
+    tail: &str,
+    key: &Key<'_>,
+) -> Result<String, SignError> {
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let alg = Algorithms::for_method(key.algorithm)?;
+    let body = signed_info_body(&alg, id, &b64(&alg.digest(&[head, tail])));
+    let fail = |e: openssl::error::ErrorStack| SignError(format!("RSA signature: {e}"));
+    let mut signer = openssl::sign::Signer::new((alg.signature_md)(), key.key).map_err(fail)?;
+    // SignedInfo's canonical form as an apex: the `xmlns:ds` its ancestor declares.
+    signer
+        .update(format!("<ds:SignedInfo xmlns:ds=\"{DSIG_NS}\">").as_bytes())
+        .map_err(fail)?;
+    signer.update(body.as_bytes()).map_err(fail)?;
+    let value = signer.sign_to_vec().map_err(fail)?;
+    Ok(format!(
+        "<ds:Signature xmlns:ds=\"{DSIG_NS}\"><ds:SignedInfo>{body}\
+<ds:SignatureValue>{}</ds:SignatureValue>\
+<ds:KeyInfo><ds:X509Data><ds:X509Certificate>{}</ds:X509Certificate></ds:X509Data></ds:KeyInfo>\
+</ds:Signature>",
+        b64(&value),
+        b64(key.cert_der),
+    ))
+}
+
+#[cfg(test)]
+mod tests;
