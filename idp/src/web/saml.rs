@@ -274,6 +274,14 @@ pub async fn sso_continue(
     proceed(&req, &ctx, p, Some(reference)).await
 }
 
+/// The `ref` query parameter naming a server-side record (pending request, logout round,
+/// answer), else the bad-request page.
+fn reference_param(req: &HttpRequest, ctx: &Ctx<'_>) -> Result<String, WebError> {
+    url::parse_params(req.query_string())
+        .and_then(|params| url::param(&params, "ref").map(str::to_owned))
+        .ok_or_else(|| ctx.error(ErrorKind::BadRequest))
+}
+
 /// IdP-initiated SSO: `GET /saml/sso/init?sp=<entityID>[&RelayState=…]`.
 pub async fn sso_init(
     req: HttpRequest,
@@ -445,12 +453,10 @@ pub async fn slo_status(
         state: &state,
         lang,
     };
-    let params =
-        url::parse_params(req.query_string()).ok_or_else(|| ctx.error(ErrorKind::BadRequest))?;
-    let reference = url::param(&params, "ref").ok_or_else(|| ctx.error(ErrorKind::BadRequest))?;
+    let reference = reference_param(&req, &ctx)?;
     let (lines, next) = state
         .saml
-        .round(reference)
+        .round(&reference)
         .await
         .ok_or_else(|| ctx.error(ErrorKind::BadRequest))?;
     super::pages::logged_out_page(&ctx, &lines, Vec::new(), next)
@@ -467,12 +473,10 @@ pub async fn slo_answer(
         state: &state,
         lang,
     };
-    let params =
-        url::parse_params(req.query_string()).ok_or_else(|| ctx.error(ErrorKind::BadRequest))?;
-    let reference = url::param(&params, "ref").ok_or_else(|| ctx.error(ErrorKind::BadRequest))?;
+    let reference = reference_param(&req, &ctx)?;
     let answer = state
         .saml
-        .take_answer(reference)
+        .take_answer(&reference)
         .await
         .ok_or_else(|| ctx.error(ErrorKind::BadRequest))?;
     Ok(post_page(answer, Vec::new()))
@@ -586,12 +590,10 @@ pub async fn slo_continue(
         state: &state,
         lang,
     };
-    let params =
-        url::parse_params(req.query_string()).ok_or_else(|| ctx.error(ErrorKind::BadRequest))?;
-    let reference = url::param(&params, "ref").ok_or_else(|| ctx.error(ErrorKind::BadRequest))?;
+    let reference = reference_param(&req, &ctx)?;
     let p = state
         .saml
-        .take_logout(reference)
+        .take_logout(&reference)
         .await
         .ok_or_else(|| ctx.error(ErrorKind::BadRequest))?;
     finish_logout(&req, &ctx, p).await
