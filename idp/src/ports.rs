@@ -88,10 +88,30 @@ pub trait DirectoryScan: Send + Sync {
 /// service still checks idle and absolute limits on every read.
 #[async_trait]
 pub trait SessionStore: Send + Sync {
+    /// Stores a new session.
     async fn put(&self, session: &SsoSession, ttl: Duration) -> Result<(), BackendError>;
     async fn get(&self, id: &SessionId) -> Result<Option<SsoSession>, BackendError>;
     /// Removes and returns the session (logout).
     async fn take(&self, id: &SessionId) -> Result<Option<SsoSession>, BackendError>;
+    /// Records activity, only if the session still exists: a read-modify-write with `put`
+    /// would bring back a session that a logout took in between. False when it is gone.
+    async fn touch(
+        &self,
+        id: &SessionId,
+        last_seen: OffsetDateTime,
+        ttl: Duration,
+    ) -> Result<bool, BackendError>;
+    /// Appends a service entry (single logout), keeping the newest `max`, atomically and
+    /// only if the session still exists: two SSO hops at once (a portal opening several
+    /// services) must both be recorded, or the later logout would miss one. False when the
+    /// session is gone.
+    async fn add_service(
+        &self,
+        id: &SessionId,
+        entry: &str,
+        max: usize,
+        ttl: Duration,
+    ) -> Result<bool, BackendError>;
     async fn ping(&self) -> Result<(), BackendError>;
 }
 

@@ -135,7 +135,10 @@ impl SessionService {
         }
         if now - session.last_seen >= TOUCH_EVERY {
             session.last_seen = now;
-            self.store.put(&session, self.ttl(&session, now)).await?;
+            if !self.store.touch(id, now, self.ttl(&session, now)).await? {
+                // Ended (logged out) since it was read.
+                return Ok(Resolved::Unknown);
+            }
         }
         Ok(Resolved::Active(Box::new(session)))
     }
@@ -163,19 +166,20 @@ impl SessionService {
     }
 
     /// Records in the session that a service got a ticket or an assertion (`entry`, whose
-    /// form is the protocol's), for single logout; keeps the newest `max` entries.
+    /// form is the protocol's), for single logout; keeps the newest `max` entries. Atomic in
+    /// the store (see [`SessionStore::add_service`]); nothing is recorded, and nothing
+    /// brought back, when the session ended meanwhile.
     pub async fn add_service(
         &self,
         id: &SessionId,
         entry: String,
         max: usize,
     ) -> Result<(), SessionError> {
-        if let Some(mut session) = self.store.get(id).await? {
-            session.services.push(entry);
-            let excess = session.services.len().saturating_sub(max);
-            session.services.drain(..excess);
-            let now = self.clock.now();
-            self.store.put(&session, self.ttl(&session, now)).await?;
+        if let Some(session) = self.store.get(id).await? {
+            let ttl = self.ttl(&session, self.clock.now());
+            if !self.store.add_service(id, &entry, max, ttl).await? {
+                tracing::info!(session = %session.audit_ref, "service not recorded: the session ended meanwhile");
+            }
         }
         Ok(())
     }
@@ -262,6 +266,64 @@ mod tests {
             Resolved::Expired(SessionEndReason::AbsoluteTimeout)
         ));
         assert_eq!(audit.events().len(), 4);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_service_entries_are_all_recorded() {
+        let (s, _, _) = service();
+        let s = Arc::new(s);
+        let a = s.start(&person(), "ip", None).await.unwrap();
+        let tasks: Vec<_> = (0..64)
+            .map(|n| {
+                let (s, id) = (s.clone(), a.id.clone());
+                tokio::spawn(async move { s.add_service(&id, format!("cas {n}"), 100).await })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        let Resolved::Active(session) = s.resolve(&a.id).await.unwrap() else {
+            panic!("session gone");
+        };
+        let mut got = session.services.clone();
+        got.sort();
+        let mut want: Vec<_> = (0..64).map(|n| format!("cas {n}")).collect();
+        want.sort();
+        assert_eq!(got, want);
+        // The newest `max` are kept.
+        s.add_service(&a.id, "cas last".into(), 3).await.unwrap();
+        let Resolved::Active(session) = s.resolve(&a.id).await.unwrap() else {
+            panic!("session gone");
+        };
+        assert_eq!(session.services.len(), 3);
+        assert_eq!(
+            session.services.last().map(String::as_str),
+            Some("cas last")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_session_taken_by_a_logout_is_not_brought_back() {
+        let store = MemorySessionStore::default();
+        let (s, clock, _) = service();
+        let a = s.start(&person(), "ip", None).await.unwrap();
+        store
+            .put(&a, std::time::Duration::from_secs(600))
+            .await
+            .unwrap();
+        // What an SSO hop read just before a logout took the session...
+        let read = store.get(&a.id).await.unwrap().unwrap();
+        store.take(&a.id).await.unwrap().unwrap();
+        // ...must not write it back.
+        let ttl = std::time::Duration::from_secs(600);
+        assert!(!store.touch(&a.id, clock.now(), ttl).await.unwrap());
+        assert!(!store.add_service(&a.id, "cas x", 10, ttl).await.unwrap());
+        assert!(store.get(&a.id).await.unwrap().is_none());
+        assert!(read.services.is_empty());
+        // Through the service: ended, then an entry for it, then a read: still gone.
+        s.end(&a.id, SessionEndReason::Logout).await.unwrap();
+        s.add_service(&a.id, "cas y".into(), 10).await.unwrap();
+        assert!(matches!(s.resolve(&a.id).await.unwrap(), Resolved::Unknown));
     }
 
     #[tokio::test]

@@ -6,6 +6,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use time::OffsetDateTime;
 
 use crate::model::{SessionId, SsoSession};
 use crate::ports::{BackendError, CounterStore, SessionStore, TicketStore};
@@ -31,6 +32,14 @@ impl<V> ExpiringMap<V> {
             .get(key)
             .filter(|(_, exp)| *exp > now)
             .map(|(v, _)| v)
+    }
+
+    /// The live value and its expiry, to change under the lock.
+    fn live_mut(&mut self, key: &str, now: Instant) -> Option<(&mut V, &mut Instant)> {
+        self.entries
+            .get_mut(key)
+            .filter(|(_, exp)| *exp > now)
+            .map(|(v, exp)| (v, exp))
     }
 
     fn insert(&mut self, key: String, value: V, expires: Instant, now: Instant) {
@@ -83,6 +92,41 @@ impl SessionStore for MemorySessionStore {
             .remove(id.expose())
             .filter(|(_, exp)| *exp > now)
             .map(|(s, _)| s))
+    }
+
+    async fn touch(
+        &self,
+        id: &SessionId,
+        last_seen: OffsetDateTime,
+        ttl: Duration,
+    ) -> Result<bool, BackendError> {
+        let now = Instant::now();
+        Ok(lock(&self.map)
+            .live_mut(id.expose(), now)
+            .map(|(s, exp)| {
+                s.last_seen = last_seen;
+                *exp = now + ttl;
+            })
+            .is_some())
+    }
+
+    async fn add_service(
+        &self,
+        id: &SessionId,
+        entry: &str,
+        max: usize,
+        ttl: Duration,
+    ) -> Result<bool, BackendError> {
+        let now = Instant::now();
+        Ok(lock(&self.map)
+            .live_mut(id.expose(), now)
+            .map(|(s, exp)| {
+                s.services.push(entry.to_owned());
+                let excess = s.services.len().saturating_sub(max);
+                s.services.drain(..excess);
+                *exp = now + ttl;
+            })
+            .is_some())
     }
 
     async fn ping(&self) -> Result<(), BackendError> {
