@@ -29,6 +29,7 @@ pub mod response;
 mod shallow;
 pub mod signature;
 mod slo;
+mod soap;
 
 use std::sync::Arc;
 use std::time::Duration;

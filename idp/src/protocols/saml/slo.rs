@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use super::logout::{self, LogoutSubject, Outcome};
 use super::{
-    bindings, instant_acceptable, response, Incoming, PostAnswer, Refusal, Saml, Status,
+    bindings, instant_acceptable, response, soap, Incoming, PostAnswer, Refusal, Saml, Status,
     PENDING_LIFETIME, PENDING_PREFIX, SESSION_ENTRY,
 };
 use crate::audit::AuditEvent;
@@ -218,7 +218,7 @@ fn soap_exchange(
         tracing::warn!(sp, reason, "SAML SOAP LogoutResponse refused");
         (SloState::Failed, format!("LogoutFailed: {reason}"))
     };
-    let xml = match logout::soap_body(&body) {
+    let xml = match soap::soap_body(&body) {
         Ok(x) => x,
         Err(r) => return failed(&r.reason),
     };
@@ -518,7 +518,7 @@ impl Saml {
                     };
                     match logout::build_signed_logout_request(&who, &to, now, &key, &cert_der) {
                         Ok((id, xml)) => {
-                            let envelope = logout::soap_envelope(&xml);
+                            let envelope = soap::soap_envelope(&xml);
                             soap_exchange(&agent, &to, &id, &envelope, sp, (&certs.0, certs.1))
                         }
                         Err(e) => {
