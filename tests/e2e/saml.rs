@@ -1348,7 +1348,7 @@ fn logout_xml(id: &str, issuer: &str, name_id: &str, session_index: &str) -> Str
 }
 
 #[test]
-fn post_logout_request_with_another_sp_in_the_session_propagates_then_succeeds() {
+fn post_logout_request_propagates_then_answers_partial_logout_when_unconfirmed() {
     let domain = Domain::new();
     let idp = start(&domain);
     let conf = domain.sp_config(&idp, SP, ACS);
@@ -1409,15 +1409,16 @@ fn post_logout_request_with_another_sp_in_the_session_propagates_then_succeeds()
         "{}",
         res.body
     );
-    let start = res
-        .body
-        .find("href=\"http://127.0.0.1:9/slo?SAMLResponse=")
-        .unwrap()
-        + 6;
+    // On to the initiator's answer, decided now: SP2 never confirmed, so PartialLogout.
+    let start = res.body.find("href=\"/saml/slo/answer?ref=").unwrap() + 6;
     let end = res.body[start..].find('"').unwrap() + start;
-    let location = res.body[start..end]
-        .replace("&amp;", "&")
-        .replace("&#38;", "&");
+    let answer = browser.get(&res.body[start..end]);
+    assert_eq!(answer.status, 302, "{}", answer.body);
+    let location = answer.location().unwrap().to_owned();
+    assert!(
+        location.starts_with("http://127.0.0.1:9/slo?SAMLResponse="),
+        "{location}"
+    );
     assert!(
         location.contains("&RelayState=rs-post&SigAlg="),
         "{location}"
@@ -1425,10 +1426,12 @@ fn post_logout_request_with_another_sp_in_the_session_propagates_then_succeeds()
     let xml = logout_response_xml(&location);
     assert!(xml.contains("InResponseTo=\"_lo-signed\""), "{xml}");
     assert!(xml.contains("status:Success\""), "{xml}");
-    assert!(!xml.contains("PartialLogout"), "{xml}");
+    assert!(xml.contains("status:PartialLogout\""), "{xml}");
+    // Sent once.
+    assert_eq!(browser.get(&res.body[start..end]).status, 400);
     assert!(!browser.logged_in());
     assert!(idp.events().iter().any(|e| matches!(e,
-        AuditEvent::SamlLogout { sp, outcome, .. } if sp == SP && outcome == "Success")));
+        AuditEvent::SamlLogout { sp, outcome, .. } if sp == SP && outcome == "PartialLogout")));
     assert!(
         idp.events().iter().any(|e| matches!(e,
         AuditEvent::SamlLogout { sp, outcome, .. } if sp == SP2 && outcome == "LogoutRequestSent"))

@@ -563,8 +563,9 @@ fn post_only_initiator_gets_its_answer_after_propagation() {
     )
     .unwrap();
     assert!(xml.contains("InResponseTo=\"_lr-post\""), "{xml}");
+    // The other SP never answered its frame: the IdP cannot confirm it, so PartialLogout.
     assert!(
-        xml.contains("<samlp:StatusCode Value=\"urn:oasis:names:tc:SAML:2.0:status:Success\"/></samlp:Status>"),
+        xml.contains("status:Success\"><samlp:StatusCode Value=\"urn:oasis:names:tc:SAML:2.0:status:PartialLogout\"/>"),
         "{xml}"
     );
     federation_metadata::xmlsig::verify_enveloped(&xml, &idp_cert(&w)).unwrap();

@@ -689,6 +689,15 @@ fn sp_initiated_with(
         Told::BySoap => saml_sp::meta_refresh(&walk.page.body),
     }
     .expect("a way on to the initiator");
+    // The initiator's answer is decided when the page moves on, from what the others
+    // answered by then: all confirmed here, so Success.
+    assert!(next.starts_with("/saml/slo/answer?ref="), "{next}");
+    let answer = w.browser.get_url(&format!("{}{next}", w.front.url()));
+    assert_eq!(answer.status, 302, "{}", answer.body);
+    let next = answer
+        .location()
+        .expect("the LogoutResponse URL")
+        .to_owned();
     assert!(next.contains("SAMLResponse="), "{next}");
     let xml = redirect_xml(&next, "SAMLResponse");
     assert!(

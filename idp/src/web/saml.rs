@@ -21,14 +21,17 @@
 //! (`pages::end_session`, CAS notices included), the other SAML SPs are told (SOAP before
 //! the page, else hidden frames of the logged-out page), and the initiator gets Success or
 //! PartialLogout: straight away when nobody else was in the session, else after the page
-//! (a 3 s refresh to its Redirect URL, or to `/saml/slo/answer`, which posts it; with
-//! frames, through `/saml/slo/status`, which shows what each framed SP answered).
+//! (a 3 s refresh, with frames through `/saml/slo/status`, which shows what each framed SP
+//! answered, to `/saml/slo/answer`): only then is the outcome decided — Success when every
+//! other SP confirmed, by SOAP or by its front-channel LogoutResponse — signed and sent
+//! (Redirect, or the auto-submitting POST form), once.
 
 use actix_web::cookie::Cookie;
 use actix_web::error::UrlencodedError;
 use actix_web::http::{header, StatusCode};
 use actix_web::web::{Data, Form};
 use actix_web::{HttpRequest, HttpResponse};
+use federation_metadata::model::Binding;
 use serde::Deserialize;
 
 use super::cookies;
@@ -394,50 +397,47 @@ async fn finish_logout(
     } else {
         super::pages::end_session(req, ctx).await?
     };
-    // Other SAML SPs remain: each is told (SOAP, else a frame of the logged-out page);
-    // Success when every one was, else PartialLogout.
-    let mut notices = Vec::new();
-    let mut outcome = outcome;
-    if let (Some(s), Outcome::Partial) = (&ended, outcome) {
-        notices = ctx.state.saml.propagate(s, Some(&p.sp)).await;
-        if notices.iter().all(|n| n.state.told()) {
-            outcome = Outcome::Success;
-        }
-    }
-    let answer = ctx
-        .state
-        .saml
-        .logout_answer(&p, outcome, ended.as_ref().map(|s| s.audit_ref.as_str()))
-        .await
-        .map_err(|_| ctx.error(ErrorKind::Unavailable))?;
+    // Other SAML SPs remain: each is told (SOAP, else a frame of the logged-out page).
+    let notices = match (&ended, outcome) {
+        (Some(s), Outcome::Partial) => ctx.state.saml.propagate(s, Some(&p.sp)).await,
+        _ => Vec::new(),
+    };
+    let session_ref = ended.as_ref().map(|s| s.audit_ref.as_str());
     let mut set = Vec::new();
     if ended.is_some() || current.stale_cookie {
         set.push(cookies::session_removal(&ctx.state.settings));
     }
-    if notices.is_empty() {
-        return match logout_answer_page(answer, set) {
-            Some(res) => Ok(res),
-            None if ended.is_some() => {
-                super::pages::logged_out_with(ctx, ended.as_ref(), notices, None).await
-            }
-            None => Err(ctx.error(ErrorKind::BadRequest)),
-        };
-    }
-    // The logged-out page first (it lists every SP and carries the frames), then on to
-    // the initiator's answer: its Redirect URL, or our own page that posts it.
-    let next = match answer {
-        LogoutAnswer::Redirect(url) => Some(url),
-        LogoutAnswer::Post(a) => {
-            let reference = ctx
-                .state
-                .saml
-                .put_answer(&a)
-                .await
-                .map_err(|_| ctx.error(ErrorKind::Unavailable))?;
-            Some(format!("/saml/slo/answer?ref={reference}"))
+    let answerable = [Binding::HttpRedirect, Binding::HttpPost]
+        .into_iter()
+        .any(|b| ctx.state.saml.slo_endpoint(&p.sp, b, true).is_some());
+    if notices.is_empty() || !answerable {
+        let answer = ctx
+            .state
+            .saml
+            .logout_answer(&p, outcome, session_ref)
+            .await
+            .map_err(|_| ctx.error(ErrorKind::Unavailable))?;
+        if notices.is_empty() {
+            return match logout_answer_page(answer, set) {
+                Some(res) => Ok(res),
+                None if ended.is_some() => {
+                    super::pages::logged_out_with(ctx, ended.as_ref(), notices, None).await
+                }
+                None => Err(ctx.error(ErrorKind::BadRequest)),
+            };
         }
-        LogoutAnswer::NoEndpoint => None,
-    };
+        return super::pages::logged_out_with(ctx, ended.as_ref(), notices, None).await;
+    }
+    // The logged-out page first (it lists every SP and carries the frames); the
+    // initiator's answer, Success or PartialLogout, is decided when the browser moves on,
+    // once the frames' SPs have had their chance to answer.
+    let reference = ctx
+        .state
+        .saml
+        .defer_answer(&p, session_ref, &notices)
+        .await
+        .map_err(|_| ctx.error(ErrorKind::Unavailable))?;
+    let next = Some(format!("/saml/slo/answer?ref={reference}"));
     super::pages::logged_out_with(ctx, ended.as_ref(), notices, next).await
 }
 
@@ -462,8 +462,9 @@ pub async fn slo_status(
     super::pages::logged_out_page(&ctx, &lines, Vec::new(), next)
 }
 
-/// `GET /saml/slo/answer?ref=…`: the initiator's HTTP-POST LogoutResponse, once the
-/// logged-out page has been shown.
+/// `GET /saml/slo/answer?ref=…`: the initiating SP's LogoutResponse, decided, signed and
+/// sent (Redirect, or the auto-submitting POST form) once, when the logged-out page moves
+/// on.
 pub async fn slo_answer(
     req: HttpRequest,
     state: Data<AppState>,
@@ -474,12 +475,12 @@ pub async fn slo_answer(
         lang,
     };
     let reference = reference_param(&req, &ctx)?;
-    let answer = state
-        .saml
-        .take_answer(&reference)
-        .await
-        .ok_or_else(|| ctx.error(ErrorKind::BadRequest))?;
-    Ok(post_page(answer, Vec::new()))
+    match state.saml.deferred_answer(&reference).await {
+        None => Err(ctx.error(ErrorKind::BadRequest)),
+        Some(Err(_)) => Err(ctx.error(ErrorKind::Unavailable)),
+        Some(Ok(answer)) => Ok(logout_answer_page(answer, Vec::new())
+            .unwrap_or_else(|| super::render::see_other("/", []))),
+    }
 }
 
 #[derive(Deserialize)]
@@ -502,8 +503,15 @@ async fn slo_response(ctx: &Ctx<'_>, incoming: Incoming) -> Result<HttpResponse,
             } else {
                 "Échec de la déconnexion / Logout failed"
             };
+            // Shown in the frame of our logged-out page that carried the LogoutRequest:
+            // framing by our own pages only.
             Ok(HttpResponse::Ok()
                 .insert_header((header::CACHE_CONTROL, "no-store"))
+                .insert_header((
+                    header::CONTENT_SECURITY_POLICY,
+                    "default-src 'none'; frame-ancestors 'self'; base-uri 'none'",
+                ))
+                .insert_header((header::X_FRAME_OPTIONS, "SAMEORIGIN"))
                 .content_type("text/html; charset=utf-8")
                 .body(format!("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>SLO</title></head><body><p>{text}</p></body></html>\n")))
         }

@@ -32,7 +32,7 @@ use crate::model::SsoSession;
 const LOGOUT_PREFIX: &str = "saml-logout:";
 /// LogoutRequests sent by the IdP to SPs, waiting for their LogoutResponse.
 const SENT_PREFIX: &str = "saml-logout-sent:";
-/// An initiator's HTTP-POST LogoutResponse, kept until the logged-out page moves on.
+/// An initiating SP's answer, decided when the logged-out page moves on.
 const ANSWER_PREFIX: &str = "saml-logout-answer:";
 /// The lines of a logged-out page, for its status page.
 const ROUND_PREFIX: &str = "saml-logout-round:";
@@ -42,6 +42,17 @@ const DONE_PREFIX: &str = "saml-logout-done:";
 pub const SOAP_TIMEOUT: Duration = Duration::from_secs(3);
 /// SAML bindings 3.2.2.1.
 const SOAP_ACTION: &str = "http://www.oasis-open.org/committees/security";
+
+/// An initiating SP's answer waiting for the logged-out page ([`Saml::defer_answer`]).
+#[derive(Debug, Serialize, Deserialize)]
+struct Deferred {
+    pending: LogoutPending,
+    session_ref: Option<String>,
+    /// No other SP failed, was unreachable or had no endpoint.
+    others_done: bool,
+    /// The front-channel LogoutRequest IDs whose answers decide the rest.
+    front: Vec<String>,
+}
 
 /// A checked LogoutRequest, waiting to be matched with the browser's session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -357,12 +368,33 @@ impl Saml {
         serde_json::from_slice(&bytes).ok()
     }
 
-    /// Keeps an initiator's HTTP-POST LogoutResponse while the logged-out page shows the
-    /// propagation; returns its reference.
-    pub async fn put_answer(&self, a: &PostAnswer) -> Result<String, Refusal> {
+    /// Keeps the initiating SP's answer for after the logged-out page: its outcome is only
+    /// known once the front-channel SPs have answered (their frames load with the page), so
+    /// it is decided, signed and sent when the browser leaves the page
+    /// ([`Saml::deferred_answer`]). Returns the reference.
+    pub async fn defer_answer(
+        &self,
+        p: &LogoutPending,
+        session_ref: Option<&str>,
+        notices: &[SloNotice],
+    ) -> Result<String, Refusal> {
+        let deferred = Deferred {
+            pending: p.clone(),
+            session_ref: session_ref.map(str::to_owned),
+            others_done: notices
+                .iter()
+                .all(|n| matches!(n.state, SloState::LoggedOut | SloState::Requested { .. })),
+            front: notices
+                .iter()
+                .filter_map(|n| match &n.state {
+                    SloState::Requested { request_id, .. } => Some(request_id.clone()),
+                    _ => None,
+                })
+                .collect(),
+        };
         let reference = response::new_id();
-        let bytes = serde_json::to_vec(&(&a.acs, &a.html, &a.csp))
-            .map_err(|_| Refusal::page("cannot keep the answer"))?;
+        let bytes =
+            serde_json::to_vec(&deferred).map_err(|_| Refusal::page("cannot keep the answer"))?;
         self.tickets
             .put(
                 &format!("{ANSWER_PREFIX}{reference}"),
@@ -374,17 +406,33 @@ impl Saml {
         Ok(reference)
     }
 
-    /// The answer `reference` names, consumed.
-    pub async fn take_answer(&self, reference: &str) -> Option<PostAnswer> {
+    /// The initiator's answer `reference` names (consumed: sent once): `Success` when every
+    /// other SP was logged out — by the back channel, or by a front-channel LogoutResponse
+    /// with a `Success` status received by now — else `PartialLogout` (SAML core 3.7.3.2:
+    /// the session authority could not confirm them all). `None`: unknown or already used.
+    pub async fn deferred_answer(&self, reference: &str) -> Option<Result<LogoutAnswer, Refusal>> {
         let key = Self::pending_key(reference)?.replacen(PENDING_PREFIX, ANSWER_PREFIX, 1);
         let bytes = self.tickets.take(&key).await.ok()??;
-        let (acs, html, csp): (String, String, String) = serde_json::from_slice(&bytes).ok()?;
-        Some(PostAnswer {
-            acs,
-            html,
-            csp,
-            session_entry: None,
-        })
+        let d: Deferred = serde_json::from_slice(&bytes).ok()?;
+        let mut all = d.others_done;
+        for id in &d.front {
+            if !all {
+                break;
+            }
+            all = matches!(
+                self.tickets.get(&format!("{DONE_PREFIX}{id}")).await,
+                Ok(Some(v)) if v == b"1"
+            );
+        }
+        let outcome = if all {
+            Outcome::Success
+        } else {
+            Outcome::Partial
+        };
+        Some(
+            self.logout_answer(&d.pending, outcome, d.session_ref.as_deref())
+                .await,
+        )
     }
 
     /// The signed LogoutResponse for `p`, to the SP's registered SingleLogoutService
