@@ -11,7 +11,10 @@
 //! future IssueInstant, unreadable, DTD-carrying and oversized messages, IsPassive,
 //! NameIDPolicy (Format, AllowCreate, SPNameQualifier), response bindings other than
 //! HTTP-POST (UnsupportedBinding), unsolicited SSO, and an SP gone from the registry (new
-//! requests and one already waiting at the login page).
+//! requests and one already waiting at the login page). And the response itself: every
+//! date and address exactly, SessionNotOnOrAfter = the session's absolute end; responses
+//! signed with RSA-SHA1 only for an entry allowing and asking for it (pysaml2 verifies
+//! them); the demo Moodle entry's `uid` (basic name format) and login NameID.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -44,6 +47,12 @@ const SLO: &str = "http://127.0.0.1:9/slo";
 const SP4: &str = "http://sp4.test/legacy";
 const ACS4: &str = "http://127.0.0.1:9/acs4";
 const ART4: &str = "http://127.0.0.1:9/artifact4";
+/// The demo Moodle entry (`deploy/federation/demo/services/moodle.toml`): its entityID and
+/// ACS as written there.
+const MOODLE: &str = "https://moodle.ac-demo.example/auth/saml2/sp/metadata.php";
+const MOODLE_ACS: &str =
+    "https://moodle.ac-demo.example/auth/saml2/sp/saml2-acs.php/moodle.ac-demo.example";
+const BASIC: &str = "urn:oasis:names:tc:SAML:2.0:attrname-format:basic";
 const RSA_SHA1: &str = "http://www.w3.org/2000/09/xmldsig#rsa-sha1";
 const SHA1: &str = "http://www.w3.org/2000/09/xmldsig#sha1";
 const TRANSIENT: &str = "urn:oasis:names:tc:SAML:2.0:nameid-format:transient";
@@ -111,6 +120,33 @@ location = "{SLO}"
     t
 }
 
+/// The demo deployment's Moodle entry as shipped, with only what keeps it out of a live
+/// registry changed: approved and signed (it is `pending` there), and the pysaml2 SP's
+/// certificate instead of the placeholder. Its NameID policy and releases stay as written.
+fn moodle_toml(sp_pem: &str) -> String {
+    let shipped = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../deploy/federation/demo/services/moodle.toml"
+    ))
+    .unwrap();
+    let approved = shipped
+        .replace("membership = \"pending\"", "membership = \"approved\"")
+        .replace(
+            "requested_on = 2026-10-05\n",
+            "requested_on = 2026-10-05\nsigned_on = 2026-10-05\nstart = 2026-10-05\n",
+        );
+    let (head, rest) = approved
+        .split_once("signing_certificates = [\"\"\"\n")
+        .unwrap();
+    let (_, tail) = rest.split_once("\"\"\"]").unwrap();
+    let t = format!("{head}signing_certificates = [\"\"\"\n{sp_pem}\"\"\"]{tail}");
+    assert!(
+        t.contains("membership = \"approved\"") && t.contains("signed_on = ") && t.contains(sp_pem),
+        "the shipped Moodle entry changed shape:\n{shipped}"
+    );
+    t
+}
+
 impl Domain {
     fn new() -> Self {
         let tmp = tempfile::tempdir().unwrap();
@@ -172,8 +208,12 @@ impl Domain {
         std::fs::write(src.join("services/encrypted.toml"), encrypted).unwrap();
         // An SP still signing with SHA-1, which its entry allows, and with an HTTP-Artifact
         // ACS registered beside its HTTP-POST one.
+        // It also asks for RSA-SHA1 signatures on its responses.
         let legacy = service_toml("legacy", SP4, ACS4, &self.sp_pem, false)
-            .replace("[protocol.saml]\n", "[protocol.saml]\nallow_sha1 = true\n")
+            .replace(
+                "[protocol.saml]\n",
+                "[protocol.saml]\nallow_sha1 = true\nsignature_algorithm = \"rsa-sha1\"\n",
+            )
             .replace(
                 "[[protocol.saml.single_logout_services]]",
                 &format!(
@@ -181,6 +221,7 @@ impl Domain {
                 ),
             );
         std::fs::write(src.join("services/legacy.toml"), legacy).unwrap();
+        std::fs::write(src.join("services/moodle.toml"), moodle_toml(&self.sp_pem)).unwrap();
         let out = self.tmp.path().join("out");
         let _ = std::fs::remove_dir_all(&out);
         compile_domain(&src, &self.fed_key, &out, OffsetDateTime::now_utc())
@@ -1504,4 +1545,275 @@ fn idp_initiated_logout_sends_a_signed_logout_request_to_each_saml_sp() {
         AuditEvent::SamlLogout { sp, outcome, .. } if sp == SP3 && outcome == "NoLogoutEndpoint")));
     let again = browser.get(&slo_path_of(&answered[0]));
     assert_eq!(again.status, 400, "{}", again.body);
+}
+
+// ---------------------------------------------------------------------------------------
+// The response's fields, read from the SAMLResponse the browser posts.
+
+/// The value of attribute `attr` on the first `<tag` element of `xml` (the IdP writes
+/// canonical XML with fixed prefixes, so a plain search is exact).
+fn attr_on(xml: &str, tag: &str, attr: &str) -> Option<String> {
+    let open = format!("<{tag}");
+    let start = xml
+        .match_indices(&open)
+        .map(|(i, _)| i)
+        .find(|&i| matches!(xml.as_bytes().get(i + open.len()), Some(b' ' | b'>')))?;
+    let end = xml[start..].find('>')? + start;
+    let marker = format!(" {attr}=\"");
+    let at = xml[start..end].find(&marker)? + start + marker.len();
+    Some(xml[at..at + xml[at..].find('"')?].to_owned())
+}
+
+/// The text of the first `<tag>` element of `xml`.
+fn text_of(xml: &str, tag: &str) -> Option<String> {
+    let open = format!("<{tag}>");
+    let start = xml.find(&open)? + open.len();
+    let end = xml[start..].find(&format!("</{tag}>"))? + start;
+    Some(xml[start..end].to_owned())
+}
+
+/// An instant as the IdP writes it (whole seconds, UTC, `Z`).
+fn at_second(t: OffsetDateTime) -> String {
+    instant(t.replace_nanosecond(0).unwrap())
+}
+
+/// Every date, address and the session end of the Response and its Assertion, exactly,
+/// against the IdP's (frozen, test-moved) clock: Destination, Recipient and InResponseTo
+/// name the request's ACS and ID, the Audience is the SP, NotBefore/NotOnOrAfter follow
+/// `saml.assertion_lifetime_secs`, and `SessionNotOnOrAfter` is the login instant plus
+/// `sessions.absolute_timeout_secs`, the same in a later SSO response of that session, and
+/// really the session's end: at that instant the IdP asks for the password again.
+#[test]
+fn response_dates_addresses_and_session_end_are_exact() {
+    use idp::ports::Clock as _;
+    const LIFETIME: i64 = 240;
+    const IDLE: i64 = 1800;
+    const ABSOLUTE: i64 = 2400;
+    let domain = Domain::new();
+    domain.publish(true);
+    let settings = domain.settings();
+    let idp = TestIdp::start_with(move |s| {
+        s.federation.domains = vec![settings];
+        s.saml.assertion_lifetime_secs = LIFETIME as u64;
+        s.sessions.idle_timeout_secs = IDLE as u64;
+        s.sessions.absolute_timeout_secs = ABSOLUTE as u64;
+    });
+    let conf = domain.sp_config(&idp, SP, ACS);
+    let browser = idp.browser();
+    let issuer = format!(
+        "{}/saml/metadata",
+        idp_tests::test_settings().server.public_url
+    );
+    let secs = time::Duration::seconds;
+
+    let req = pysaml2(&conf, &["authn"]);
+    let request_id = req["request_id"].as_str().unwrap();
+    let login = browser.get(&path_of(req["url"].as_str().unwrap()));
+    let t0 = idp.clock.now();
+    let answer = login_through(&browser, &login);
+    let xml = response_of(&answer);
+    // The real verifier first (signature, audience, destination, InResponseTo, times).
+    let got = validate(&domain, &conf, &answer, request_id);
+    assert_eq!(got["ok"], true, "{got}");
+
+    let check = |xml: &str, request_id: &str, now: OffsetDateTime| {
+        let a = |tag: &str, attr: &str| attr_on(xml, tag, attr);
+        assert_eq!(a("samlp:Response", "Destination").as_deref(), Some(ACS));
+        assert_eq!(
+            a("samlp:Response", "InResponseTo").as_deref(),
+            Some(request_id)
+        );
+        assert_eq!(
+            a("samlp:Response", "IssueInstant"),
+            Some(at_second(now)),
+            "{xml}"
+        );
+        assert_eq!(
+            a("saml:Assertion", "IssueInstant"),
+            Some(at_second(now)),
+            "{xml}"
+        );
+        assert_eq!(xml.matches("<saml:Issuer").count(), 2, "{xml}");
+        assert_eq!(
+            xml.matches(&format!(">{issuer}</saml:Issuer>")).count(),
+            2,
+            "{xml}"
+        );
+        assert_eq!(
+            a("saml:SubjectConfirmation", "Method").as_deref(),
+            Some("urn:oasis:names:tc:SAML:2.0:cm:bearer")
+        );
+        let scd = "saml:SubjectConfirmationData";
+        assert_eq!(a(scd, "Recipient").as_deref(), Some(ACS));
+        assert_eq!(a(scd, "InResponseTo").as_deref(), Some(request_id));
+        assert_eq!(
+            a(scd, "NotOnOrAfter"),
+            Some(at_second(now + secs(LIFETIME)))
+        );
+        // The Web SSO profile allows no NotBefore on a bearer confirmation.
+        assert_eq!(a(scd, "NotBefore"), None, "{xml}");
+        assert_eq!(
+            a("saml:Conditions", "NotBefore"),
+            Some(at_second(now - secs(30)))
+        );
+        assert_eq!(
+            a("saml:Conditions", "NotOnOrAfter"),
+            Some(at_second(now + secs(LIFETIME)))
+        );
+        assert_eq!(xml.matches("<saml:Audience>").count(), 1, "{xml}");
+        assert_eq!(text_of(xml, "saml:Audience").as_deref(), Some(SP));
+        let authn = "saml:AuthnStatement";
+        assert_eq!(a(authn, "AuthnInstant"), Some(at_second(t0)), "{xml}");
+        assert_eq!(
+            a(authn, "SessionNotOnOrAfter"),
+            Some(at_second(t0 + secs(ABSOLUTE))),
+            "{xml}"
+        );
+        a(authn, "SessionIndex").unwrap()
+    };
+    let session_index = check(&xml, request_id, t0);
+    assert_eq!(got["session_index"].as_str(), Some(session_index.as_str()));
+
+    // Ten minutes on, then twenty more (each within the idle timeout): SSO without a
+    // password, new dates, the same login instant and session end.
+    for step in [600, 1200] {
+        idp.advance_secs(step);
+        let now = idp.clock.now();
+        // Written at the IdP's time (pysaml2's would be too old for it by now).
+        let request_id = format!("_later{step}");
+        let xml = authn_xml(&request_id, SP, now, "", "");
+        let again = browser.get(&redirect_query(&xml, Some(&domain.sp_key)));
+        assert!(!again.body.contains("name=\"password\""), "{}", again.body);
+        let index = check(&response_of(&again), &request_id, now);
+        assert_eq!(index, session_index);
+    }
+    // At t0 + ABSOLUTE, the announced end, the session is over: the password again.
+    idp.advance_secs((ABSOLUTE - 1800) as u64);
+    assert_eq!(idp.clock.now(), t0 + secs(ABSOLUTE));
+    let xml = authn_xml("_ended", SP, t0 + secs(ABSOLUTE), "", "");
+    let page = browser.get(&redirect_query(&xml, Some(&domain.sp_key)));
+    assert!(page.body.contains("name=\"password\""), "{}", page.body);
+}
+
+/// The demo deployment's Moodle entry (unspecified NameID from `login`, `uid` released
+/// with no name format written, hence `basic`): pysaml2 gets the NameID `lea.dupont` in
+/// the unspecified format and exactly `uid` = `lea.dupont`, in the basic name format.
+#[test]
+fn the_demo_moodle_entry_gets_uid_in_basic_format_and_the_login_as_name_id() {
+    let domain = Domain::new();
+    let idp = start(&domain);
+    let conf = domain.sp_config(&idp, MOODLE, MOODLE_ACS);
+    let browser = idp.browser();
+    let req = pysaml2(&conf, &["authn"]);
+    let page = browser.get(&path_of(req["url"].as_str().unwrap()));
+    let answer = login_through(&browser, &page);
+    assert!(
+        answer.body.contains(&format!("action=\"{MOODLE_ACS}\"")),
+        "{}",
+        answer.body
+    );
+    let got = validate(&domain, &conf, &answer, req["request_id"].as_str().unwrap());
+    assert_eq!(got["ok"], true, "{got}");
+    assert_eq!(got["name_id"], "lea.dupont", "{got}");
+    assert_eq!(got["name_id_format"], UNSPECIFIED, "{got}");
+    assert_eq!(
+        got["attributes"],
+        serde_json::json!({"uid": ["lea.dupont"]}),
+        "{got}"
+    );
+    let xml = response_of(&answer);
+    assert_eq!(xml.matches("<saml:Attribute ").count(), 1, "{xml}");
+    assert_eq!(
+        attr_on(&xml, "saml:Attribute", "Name").as_deref(),
+        Some("uid")
+    );
+    assert_eq!(
+        attr_on(&xml, "saml:Attribute", "NameFormat").as_deref(),
+        Some(BASIC)
+    );
+    assert_eq!(
+        attr_on(&xml, "saml:NameID", "Format").as_deref(),
+        Some(UNSPECIFIED)
+    );
+}
+
+/// The legacy SP's entry allows SHA-1 and asks for `rsa-sha1`: its assertion is signed
+/// with RSA-SHA1 over a SHA-1 digest, which pysaml2 (xmlsec1) verifies, and refuses once a
+/// value is changed. The pysaml2 SP's entry (no `allow_sha1`) gets RSA-SHA256 and SHA-256
+/// in the same session, nothing SHA-1; and a registry asking `rsa-sha1` without
+/// `allow_sha1` does not compile, so no loaded entry can.
+#[test]
+fn responses_are_signed_with_sha1_only_for_an_entry_allowing_and_asking_for_it() {
+    use federation_metadata::xmlsig::{RSA_SHA256, SHA256};
+    let domain = Domain::new();
+    let idp = start(&domain);
+    let browser = idp.browser();
+
+    let conf4 = domain.sp_config(&idp, SP4, ACS4);
+    let req = pysaml2(&conf4, &["authn"]);
+    let request_id = req["request_id"].as_str().unwrap();
+    let page = browser.get(&path_of(req["url"].as_str().unwrap()));
+    let answer = login_through(&browser, &page);
+    let xml = response_of(&answer);
+    assert_eq!(xml.matches("<ds:SignatureValue>").count(), 1, "{xml}");
+    assert_eq!(
+        attr_on(&xml, "ds:SignatureMethod", "Algorithm").as_deref(),
+        Some(RSA_SHA1)
+    );
+    assert_eq!(
+        attr_on(&xml, "ds:DigestMethod", "Algorithm").as_deref(),
+        Some(SHA1)
+    );
+    assert!(!xml.contains(RSA_SHA256) && !xml.contains(SHA256), "{xml}");
+    let got = validate(&domain, &conf4, &answer, request_id);
+    assert_eq!(got["ok"], true, "{got}");
+    assert_eq!(got["attributes"]["uid"], serde_json::json!(["lea.dupont"]));
+    // Verified, not just accepted: a changed value breaks the SHA-1 digest.
+    let forged = xml.replace(">DUPONT<", ">DURAND<");
+    assert_ne!(forged, xml);
+    let file = domain.tmp.path().join("forged-sha1.b64");
+    std::fs::write(&file, encode_block(forged.as_bytes())).unwrap();
+    let got = pysaml2(&conf4, &["acs", file.to_str().unwrap(), request_id]);
+    assert_eq!(got["ok"], false, "{got}");
+    assert!(
+        got["error"].as_str().unwrap().contains("Signature"),
+        "{got}"
+    );
+
+    // No allow_sha1: SHA-256 only, in the same session.
+    let conf = domain.sp_config(&idp, SP, ACS);
+    let req = pysaml2(&conf, &["authn"]);
+    let again = browser.get(&path_of(req["url"].as_str().unwrap()));
+    let xml = response_of(&again);
+    assert_eq!(
+        attr_on(&xml, "ds:SignatureMethod", "Algorithm").as_deref(),
+        Some(RSA_SHA256)
+    );
+    assert_eq!(
+        attr_on(&xml, "ds:DigestMethod", "Algorithm").as_deref(),
+        Some(SHA256)
+    );
+    assert!(!xml.contains(RSA_SHA1) && !xml.contains(SHA1), "{xml}");
+    let got = validate(&domain, &conf, &again, req["request_id"].as_str().unwrap());
+    assert_eq!(got["ok"], true, "{got}");
+
+    // rsa-sha1 without allow_sha1 is refused when the registry is compiled.
+    let src = domain.tmp.path().join("src-sha1");
+    write_demo_domain(&src, &domain.fed_pem);
+    std::fs::write(
+        src.join("services/pysp.toml"),
+        service_toml("pysp", SP, ACS, &domain.sp_pem, false).replace(
+            "[protocol.saml]\n",
+            "[protocol.saml]\nsignature_algorithm = \"rsa-sha1\"\n",
+        ),
+    )
+    .unwrap();
+    let err = compile_domain(
+        &src,
+        &domain.fed_key,
+        &domain.tmp.path().join("out-sha1"),
+        OffsetDateTime::now_utc(),
+    )
+    .expect_err("rsa-sha1 without allow_sha1 compiled");
+    assert!(format!("{err:?}").contains("allow_sha1"), "{err:?}");
 }

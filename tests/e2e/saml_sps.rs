@@ -11,6 +11,10 @@
 //! (`/Shibboleth.sso/SLO/SOAP`, reached by the IdP over the loopback). Each time, the SP's
 //! own session is checked gone: its protected page sends the visitor to the IdP again.
 //!
+//! Encrypted assertions (the entry's `encrypt_assertion`): both SPs decrypt them
+//! (AES-256-GCM, RSA-OAEP-MGF1P), and the SAMLResponse the browser carried holds nothing in
+//! clear.
+//!
 //! The IdP's `server.public_url` is a plain-HTTP Apache reverse proxy on a port chosen
 //! before it starts (`idp_tests::saml_sp::IdpFront`): its entityID, its SSO location and the
 //! `Destination` it checks are then real loopback URLs.
@@ -149,6 +153,33 @@ impl World {
                 page.body
             );
             std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl World {
+    /// Publishes the registry with both SPs asking for encrypted assertions
+    /// (`encrypt_assertion`, for the encryption certificate read from their metadata), no
+    /// SingleLogoutService, and waits for the IdP to load it.
+    fn register_encrypted(&self) {
+        let on = "encrypt_assertion = true";
+        self.register_saml_extra(&[("shibsp", on), ("mellon", on)]);
+    }
+
+    /// Publishes the registry with both SPs, `extra` lines in the `[protocol.saml]` table of
+    /// the services named, and waits for the IdP to load it (the first registry holding the
+    /// SPs already has those lines).
+    fn register_saml_extra(&self, extra: &[(&str, &str)]) {
+        self.registry.publish_with(&self.services(&[]), extra);
+        for sp in [self.shib.entity_id(), self.mellon.entity_id()] {
+            let start = std::time::Instant::now();
+            while self.browser.get_url(&entity_url(&self.idp, &sp)).status != 200 {
+                assert!(
+                    start.elapsed() < Duration::from_secs(15),
+                    "the IdP did not load the registry with {sp}"
+                );
+                std::thread::sleep(Duration::from_millis(200));
+            }
         }
     }
 }
@@ -309,6 +340,12 @@ fn assertion_issued(w: &World, service: &str) -> (String, String, Vec<String>, S
 /// attributes released to that SP: `uid` by OID, `GARPersonIdentifiant` in basic format.
 /// Returns the IdP session reference of the assertion.
 fn shibboleth_login(w: &World, password: bool) -> String {
+    shibboleth_login_response(w, password).0
+}
+
+/// [`shibboleth_login`], also returning the SAMLResponse the browser posted to the SP
+/// (decoded XML).
+fn shibboleth_login_response(w: &World, password: bool) -> (String, String) {
     let idp_origin = w.front.url();
     let walk = saml_sp::saml_login(&w.browser, &w.shib.app_url(), &idp_origin, LEA);
     let trace = || format!("{}\n{}\n{}", walk.trace(), walk.page.body, w.shib.logs());
@@ -365,12 +402,23 @@ fn shibboleth_login(w: &World, password: bool) -> String {
         names,
         ["GARPersonIdentifiant", saml_sp::UID_OID].map(String::from)
     );
-    session
+    (session, posted_response(form))
+}
+
+/// The decoded SAMLResponse of the IdP's form, as the browser posted it.
+fn posted_response(form: &saml_sp::Form) -> String {
+    let b64 = form.field("SAMLResponse").expect("a SAMLResponse field");
+    String::from_utf8(base64_decode(b64)).unwrap()
 }
 
 /// The same with mod_auth_mellon, whose attributes are exactly `uid` and `sn` (basic name
 /// format), and whose NameID is the transient one the IdP recorded.
 fn mellon_login(w: &World, password: bool) -> String {
+    mellon_login_response(w, password).0
+}
+
+/// [`mellon_login`], also returning the SAMLResponse the browser posted to the SP.
+fn mellon_login_response(w: &World, password: bool) -> (String, String) {
     let walk = saml_sp::saml_login(&w.browser, &w.mellon.app_url(), &w.front.url(), LEA);
     let trace = || format!("{}\n{}\n{}", walk.trace(), walk.page.body, w.mellon.logs());
     assert_eq!(walk.password_asked, password, "{}", trace());
@@ -396,7 +444,7 @@ fn mellon_login(w: &World, password: bool) -> String {
     assert_eq!(login, "lea.dupont");
     assert_eq!(var(&vars, "MELLON_NAME_ID"), Some(name_id.as_str()));
     assert_eq!(names, ["sn", "uid"].map(String::from));
-    session
+    (session, posted_response(form))
 }
 
 /// Web Browser SSO with both real SPs: a login at the Shibboleth SP, then the mellon SP in
@@ -418,6 +466,100 @@ fn sso_with_mellon_then_shibboleth() {
     let first = mellon_login(&w, true);
     let second = shibboleth_login(&w, false);
     assert_eq!(first, second);
+}
+
+// ---------------------------------------------------------------------------------------
+// Encrypted assertions.
+
+/// The Response `xml`, as it went through the browser, carries its assertion only
+/// encrypted: `Success`, one `EncryptedAssertion` (AES-256-GCM data, key wrapped with
+/// RSA-OAEP-MGF1P), and no plaintext assertion, subject, attribute, nor any of the released
+/// values `clear`.
+#[track_caller]
+fn assert_encrypted_on_the_wire(xml: &str, clear: &[&str]) {
+    assert!(xml.contains("status:Success\""), "{xml}");
+    assert_eq!(xml.matches("<saml:EncryptedAssertion").count(), 1, "{xml}");
+    for alg in [
+        "http://www.w3.org/2009/xmlenc11#aes256-gcm",
+        "http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p",
+    ] {
+        assert!(
+            xml.contains(&format!("<xenc:EncryptionMethod Algorithm=\"{alg}\"")),
+            "{alg} not used: {xml}"
+        );
+    }
+    // (Markup and values base64 cannot hold, or too long to appear in it by chance.)
+    let markup = [
+        "<saml:Assertion",
+        "NameID",
+        "Subject",
+        "Attribute",
+        "AuthnStatement",
+    ];
+    for s in markup.iter().chain(clear) {
+        assert!(!xml.contains(s), "{s} in clear: {xml}");
+    }
+}
+
+/// Shibboleth SP 3 with `encrypt_assertion` in its entry: the IdP encrypts the signed
+/// assertion for the certificate of the SP's own metadata (unqualified KeyDescriptor), the
+/// SAMLResponse the browser carries holds nothing readable, and the SP decrypts it
+/// (xml-security-c: AES-256-GCM, RSA-OAEP), checks its signature and lets Léa in with
+/// exactly her released attributes (`uid` by OID, `GARPersonIdentifiant`).
+#[test]
+fn shibboleth_decrypts_its_encrypted_assertion() {
+    let w = World::new();
+    // Its one certificate is published without `use`: for signing and encryption.
+    assert!(w.shib_metadata.contains("KeyDescriptor"));
+    assert!(!w.shib_metadata.contains("use=\"encryption\""));
+    w.register_encrypted();
+    let (_, xml) = shibboleth_login_response(&w, true);
+    assert_encrypted_on_the_wire(&xml, &["lea.dupont", "gar-5001", "GARPersonIdentifiant"]);
+}
+
+/// The same with mod_auth_mellon 0.18 (lasso 2.8 over libxmlsec1 1.2.37, which knows
+/// AES-GCM), its encryption certificate from `use="encryption"`: exactly `uid` and `sn`, on
+/// the same IdP session (no password) as a first encrypted login at Shibboleth.
+#[test]
+fn mellon_decrypts_its_encrypted_assertion_after_shibboleth() {
+    let w = World::new();
+    // mellon_create_metadata's certificate, `use="encryption"` (and again for signing).
+    assert!(w.mellon_metadata.contains("use=\"encryption\""));
+    w.register_encrypted();
+    let (first, _) = shibboleth_login_response(&w, true);
+    let (second, xml) = mellon_login_response(&w, false);
+    assert_eq!(first, second);
+    assert_encrypted_on_the_wire(&xml, &["lea.dupont", "DUPONT"]);
+}
+
+/// Shibboleth SP 3 as the SHA-1 verifier: with `allow_sha1` and `rsa-sha1` in its entry,
+/// the assertion it gets is signed with RSA-SHA1 over a SHA-1 digest (nothing SHA-256),
+/// and it accepts it; mellon, in the same session, still gets RSA-SHA256.
+#[test]
+fn shibboleth_accepts_an_rsa_sha1_assertion_its_entry_asks_for() {
+    let w = World::new();
+    w.register_saml_extra(&[(
+        "shibsp",
+        "allow_sha1 = true\nsignature_algorithm = \"rsa-sha1\"",
+    )]);
+    let (_, xml) = shibboleth_login_response(&w, true);
+    let sha1 = [
+        "<ds:SignatureMethod Algorithm=\"http://www.w3.org/2000/09/xmldsig#rsa-sha1\"",
+        "<ds:DigestMethod Algorithm=\"http://www.w3.org/2000/09/xmldsig#sha1\"",
+    ];
+    for alg in sha1 {
+        assert_eq!(xml.matches(alg).count(), 1, "{xml}");
+    }
+    assert!(
+        !xml.contains("#rsa-sha256") && !xml.contains("#sha256"),
+        "{xml}"
+    );
+    let (_, xml) = mellon_login_response(&w, false);
+    assert!(xml.contains("xmldsig-more#rsa-sha256\""), "{xml}");
+    assert!(
+        !xml.contains("#rsa-sha1") && !xml.contains("#sha1"),
+        "{xml}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------

@@ -205,11 +205,28 @@ want_assertions_signed = {want}
     /// Compiles a demo domain holding `services`, and publishes the signed registry (the IdP
     /// picks it up within its reload interval).
     pub fn publish(&self, services: &[SamlService]) {
+        self.publish_with(services, &[]);
+    }
+
+    /// [`SamlRegistry::publish`] with, for each `(service id, lines)` of `saml_extra`, TOML
+    /// lines added to that service's `[protocol.saml]` table (e.g. `encrypt_assertion =
+    /// true`), for what the SP's metadata cannot say.
+    pub fn publish_with(&self, services: &[SamlService], saml_extra: &[(&str, &str)]) {
         let src = self.tmp.path().join("src");
         write_demo_domain(&src, &self.fed_pem);
         let tomls: Vec<(String, String)> = services
             .iter()
-            .map(|s| (s.id.clone(), self.service_toml(&src, s)))
+            .map(|s| {
+                let mut toml = self.service_toml(&src, s);
+                for (_, lines) in saml_extra.iter().filter(|(id, _)| *id == s.id) {
+                    toml = toml.replacen(
+                        "\n[protocol.saml]\n",
+                        &format!("\n[protocol.saml]\n{}\n", lines.trim_end()),
+                        1,
+                    );
+                }
+                (s.id.clone(), toml)
+            })
             .collect();
         for (id, toml) in &tomls {
             std::fs::write(src.join(format!("services/{id}.toml")), toml).unwrap();

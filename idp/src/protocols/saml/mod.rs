@@ -233,6 +233,17 @@ pub fn select_acs<'a>(
     named.or(default).ok_or_else(none_registered)
 }
 
+/// The SignatureMethod for an SP's responses: its entry's, RSA-SHA1 only where the entry
+/// also allows SHA-1 (validation refuses the contrary; this stays closed if it slipped
+/// through), RSA-SHA256 otherwise and when no SP is known.
+pub fn signature_method(sp: Option<&SamlSettings>) -> &'static str {
+    match sp.map(|s| (s.signature_algorithm, s.allow_sha1)) {
+        Some((SignatureAlgorithm::RsaSha512, _)) => SignatureAlgorithm::RsaSha512.uri(),
+        Some((SignatureAlgorithm::RsaSha1, true)) => SignatureAlgorithm::RsaSha1.uri(),
+        _ => SignatureAlgorithm::RsaSha256.uri(),
+    }
+}
+
 /// Whether `instant` lies in the window `[now - max_age - skew, now + skew]`.
 pub fn instant_acceptable(
     instant: time::OffsetDateTime,
@@ -540,12 +551,7 @@ impl Saml {
             sign_assertion: sp.is_none_or(|s| s.sign_assertion || !s.sign_response),
             sign_response: sp.is_some_and(|s| s.sign_response),
             encrypt_for: None,
-            algorithm: match sp.map(|s| (s.signature_algorithm, s.allow_sha1)) {
-                Some((SignatureAlgorithm::RsaSha512, _)) => SignatureAlgorithm::RsaSha512.uri(),
-                // SHA-1 only where the partner's entry allows it.
-                Some((SignatureAlgorithm::RsaSha1, true)) => SignatureAlgorithm::RsaSha1.uri(),
-                _ => SignatureAlgorithm::RsaSha256.uri(),
-            },
+            algorithm: signature_method(sp),
         }
     }
 

@@ -852,3 +852,31 @@ fn post_signature_sha1_only_where_allowed() {
     bindings::verify_post_signature(&xml, std::slice::from_ref(&pem), false).unwrap();
     bindings::verify_post_signature(&xml, &[pem], true).unwrap();
 }
+
+#[test]
+fn sha1_signatures_only_for_an_entry_allowing_them() {
+    let with = |alg, allow_sha1| SamlSettings {
+        signature_algorithm: alg,
+        allow_sha1,
+        ..sp()
+    };
+    let method = |s: &SamlSettings| signature_method(Some(s));
+    assert_eq!(
+        method(&with(SignatureAlgorithm::RsaSha1, true)),
+        SignatureAlgorithm::RsaSha1.uri()
+    );
+    // An entry asking for SHA-1 without allowing it (validation refuses it) gets SHA-256.
+    assert_eq!(
+        method(&with(SignatureAlgorithm::RsaSha1, false)),
+        SignatureAlgorithm::RsaSha256.uri()
+    );
+    assert_eq!(
+        method(&with(SignatureAlgorithm::RsaSha256, true)),
+        SignatureAlgorithm::RsaSha256.uri()
+    );
+    assert_eq!(
+        method(&with(SignatureAlgorithm::RsaSha512, false)),
+        SignatureAlgorithm::RsaSha512.uri()
+    );
+    assert_eq!(signature_method(None), SignatureAlgorithm::RsaSha256.uri());
+}
