@@ -11,9 +11,12 @@ if [ "${1:-}" = "--tests" ]; then
     # (libapache2-mod-auth-mellon, mellon_create_metadata) and pysaml2.
     # Real CAS clients: apache2 + libapache2-mod-auth-cas (also the tests' TLS front, with
     # mod_ssl and mod_proxy), phpCAS (php-cas, run by php-cli's built-in server, over
-    # php-curl and php-xml), python-cas (PyPI).
+    # php-curl and php-xml), python-cas (PyPI). A real browser: headless chromium, driven
+    # through chromium-driver's chromedriver (WebDriver).
     packages+=(xmlsec1 libapache2-mod-shib shibboleth-sp-utils libapache2-mod-auth-mellon python3-pip
-        apache2 libapache2-mod-auth-cas php-cli php-cas php-curl php-xml)
+        apache2 libapache2-mod-auth-cas php-cli php-cas php-curl php-xml chromium chromium-driver)
+    # redis-server (with redis-cli): the Redis stores' tests start their own throwaway one.
+    packages+=(redis-server)
 fi
 
 missing=()

@@ -1,6 +1,6 @@
 //! The composition root: the only place that names concrete backends. It turns `Settings`
-//! into backends (embedded directory, in-memory session, counter and ticket stores, JSON-lines
-//! audit, the system clock), builds the core services over them (and the federation's
+//! into backends (embedded directory, session, counter and ticket stores in memory or in
+//! Redis per `[store]`, JSON-lines audit, the system clock), builds the core services over them (and the federation's
 //! registries and the IdP's SAML identity), and runs the HTTP server.
 //!
 //! Tests and the demo use the same path with some backends swapped (`Backends::with`,
@@ -18,6 +18,7 @@ use crate::audit::{AuditSink, JsonLinesAudit};
 use crate::authn::{Authenticator, AuthnDeps, AuthnError};
 use crate::backends::directory::embedded::EmbeddedDirectory;
 use crate::backends::store::memory::{MemoryCounterStore, MemorySessionStore, MemoryTicketStore};
+use crate::backends::store::redis::{RedisConfig, RedisStores};
 use crate::federation::identity::IdentityError;
 use crate::federation::published::Publisher;
 use crate::federation::{Federation, FederationError, IdpIdentity};
@@ -29,13 +30,15 @@ use crate::protocols::cas::{Cas, CasDeps, HttpSetupError};
 use crate::protocols::saml::nameid::NameIdSecret;
 use crate::protocols::saml::{Saml, SamlDeps};
 use crate::session::SessionService;
-use crate::settings::{LogSettings, Settings};
+use crate::settings::{LogSettings, Settings, StoreSettings};
 use crate::web::{self, AppState};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     #[error("cannot open the directory: {0}")]
     Directory(#[source] BackendError),
+    #[error("cannot open the session store: {0}")]
+    Store(#[source] BackendError),
     #[error("cannot open the audit log {path}: {source}")]
     Audit {
         path: std::path::PathBuf,
@@ -108,11 +111,7 @@ impl Backends {
                 path: settings.audit.path.clone(),
                 source,
             })?;
-        Ok(Self::with(
-            directory,
-            Arc::new(audit),
-            Arc::new(SystemClock),
-        ))
+        Self::with(directory, Arc::new(audit), Arc::new(SystemClock)).with_stores(&settings.store)
     }
 
     /// In-memory session, counter and ticket stores around the given directory, audit and clock
@@ -130,6 +129,26 @@ impl Backends {
             audit,
             clock,
         }
+    }
+
+    /// The session, counter and ticket stores `[store]` chooses: unchanged for `memory`, one
+    /// shared Redis connection for `redis` (connected now: the server does not start without
+    /// its store).
+    pub fn with_stores(mut self, store: &StoreSettings) -> Result<Self, AppError> {
+        if store.backend == "redis" {
+            let redis = RedisStores::connect(&RedisConfig {
+                url: store.redis_url.clone(),
+                key_prefix: store.key_prefix.clone(),
+                connect_timeout: std::time::Duration::from_millis(store.connect_timeout_ms),
+                response_timeout: std::time::Duration::from_millis(store.response_timeout_ms),
+            })
+            .map_err(AppError::Store)?;
+            self.sessions = Arc::new(redis.sessions());
+            self.counters = Arc::new(redis.counters());
+            self.tickets = Arc::new(redis.tickets());
+            tracing::info!(prefix = %store.key_prefix, "sessions, tickets and counters in redis");
+        }
+        Ok(self)
     }
 }
 

@@ -25,6 +25,7 @@ pub struct Settings {
     pub server: ServerSettings,
     pub directory: DirectorySettings,
     pub sessions: SessionSettings,
+    pub store: StoreSettings,
     pub throttle: ThrottleSettings,
     pub passwords: PasswordSettings,
     pub audit: AuditSettings,
@@ -61,7 +62,8 @@ pub struct DirectorySettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SessionSettings {
-    /// `memory` (default).
+    /// Superseded by `[store] backend`; only `memory` (the default) is accepted, so that older
+    /// files still load.
     pub backend: String,
     pub cookie_name: String,
     /// Idle timeout in seconds.
@@ -72,6 +74,35 @@ pub struct SessionSettings {
     /// bindings arriving from another site carry the cookie) and `lax` over plain HTTP,
     /// where browsers refuse `none` without `Secure`.
     pub same_site: String,
+}
+
+/// Where SSO sessions, CAS/SAML tickets and throttle counters live: `[store]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSettings {
+    /// `memory` (default: one node, lost on restart) or `redis` (shared by several nodes).
+    pub backend: String,
+    /// `redis://[[user]:password@]host[:port][/db]` or `redis+unix:///path/to/socket`.
+    pub redis_url: String,
+    /// Put before every key, so that several IdPs can share one Redis.
+    pub key_prefix: String,
+    /// Bound on each connection attempt, in milliseconds.
+    pub connect_timeout_ms: u64,
+    /// Bound on each operation (reconnection included), in milliseconds: past it the request
+    /// gets the "unavailable" page instead of hanging.
+    pub response_timeout_ms: u64,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        Self {
+            backend: "memory".into(),
+            redis_url: "redis://127.0.0.1:6379".into(),
+            key_prefix: "idp:".into(),
+            connect_timeout_ms: 2000,
+            response_timeout_ms: 1000,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -384,7 +415,31 @@ impl Settings {
             return bad("directory.backend: only `embedded` is available in this version");
         }
         if self.sessions.backend != "memory" {
-            return bad("sessions.backend: only `memory` is available in this version");
+            return bad("sessions.backend is superseded: set [store] backend = \"redis\" instead");
+        }
+        match self.store.backend.as_str() {
+            "memory" => {}
+            "redis" => {
+                let url = &self.store.redis_url;
+                if !["redis://", "redis+unix://", "unix://"]
+                    .iter()
+                    .any(|s| url.starts_with(s))
+                {
+                    return bad("store.redis_url must start with redis:// or redis+unix://");
+                }
+            }
+            _ => return bad("store.backend must be memory or redis"),
+        }
+        if self.store.connect_timeout_ms == 0 || self.store.response_timeout_ms == 0 {
+            return bad("store: timeouts must be at least 1 ms");
+        }
+        if self
+            .store
+            .key_prefix
+            .bytes()
+            .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+        {
+            return bad("store.key_prefix must not contain spaces or control characters");
         }
         if !["", "none", "lax", "strict"].contains(&self.sessions.same_site.as_str()) {
             return bad("sessions.same_site must be none, lax or strict");
@@ -511,6 +566,43 @@ mod tests {
         let s = Settings::load(None, Vec::new()).unwrap();
         assert_eq!(s.server.bind, "127.0.0.1:8080");
         assert!(!s.https());
+    }
+
+    #[test]
+    fn store_backend_and_redis_settings() {
+        let s = Settings::load(None, Vec::new()).unwrap();
+        assert_eq!(s.store.backend, "memory");
+        let env = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        let s = Settings::load(
+            None,
+            env(&[
+                ("IDP_STORE__BACKEND", "redis"),
+                ("IDP_STORE__REDIS_URL", "redis://:secret@10.0.0.5:6379/2"),
+                ("IDP_STORE__KEY_PREFIX", "ent-a:"),
+                ("IDP_STORE__RESPONSE_TIMEOUT_MS", "250"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.store.backend, "redis");
+        assert_eq!(s.store.key_prefix, "ent-a:");
+        assert_eq!(s.store.response_timeout_ms, 250);
+        for bad in [
+            vec![("IDP_STORE__BACKEND", "memcached")],
+            vec![
+                ("IDP_STORE__BACKEND", "redis"),
+                ("IDP_STORE__REDIS_URL", "10.0.0.5:6379"),
+            ],
+            vec![("IDP_STORE__CONNECT_TIMEOUT_MS", "0")],
+            vec![("IDP_STORE__KEY_PREFIX", "a b")],
+            vec![("IDP_SESSIONS__BACKEND", "redis")],
+        ] {
+            assert!(Settings::load(None, env(&bad)).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! attributes the registry released to it. It also honours the IdP's back-channel logout
 //! (`logoutRequest` POSTed to the service URL), so logging out at the IdP logs out here.
 //!
-//! It runs on its own thread and actix system beside the IdP (`spawn`).
+//! It runs on its own thread and actix system beside the IdP (`spawn`). The page helpers and
+//! that thread are shared with the SAML demo service (`demo_saml`).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -43,7 +44,7 @@ impl State {
     }
 }
 
-fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -51,7 +52,7 @@ fn escape(s: &str) -> String {
         .replace('\'', "&#39;")
 }
 
-fn page(title: &str, body: &str) -> HttpResponse {
+pub(crate) fn page(title: &str, body: &str) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -67,13 +68,13 @@ fn page(title: &str, body: &str) -> HttpResponse {
         ))
 }
 
-fn redirect(to: &str) -> HttpResponse {
+pub(crate) fn redirect(to: &str) -> HttpResponse {
     HttpResponse::Found()
         .insert_header((header::LOCATION, to.to_owned()))
         .finish()
 }
 
-fn new_session_id() -> String {
+pub(crate) fn new_session_id() -> String {
     let mut bytes = [0u8; 24];
     rand::rng().fill_bytes(&mut bytes);
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -177,29 +178,41 @@ async fn back_channel(
 /// Starts the demo service on `bind` on a thread of its own. Returns the bound address and
 /// a handle to stop it.
 pub fn spawn(service: DemoService, bind: &str) -> std::io::Result<(SocketAddr, ServerHandle)> {
+    let state = Data::new(State {
+        client: CasClient::new(&service.cas_base),
+        service,
+        sessions: Mutex::new(HashMap::new()),
+    });
+    serve_on_thread("demo-service", bind, move |cfg| {
+        cfg.app_data(state.clone())
+            .app_data(web::FormConfig::default().limit(16 * 1024))
+            .route("/", web::get().to(home))
+            .route("/", web::post().to(back_channel))
+            .route("/logout", web::get().to(logout));
+    })
+}
+
+/// Runs an actix server with the routes of `configure` on `bind`, on a thread of its own
+/// with one worker. Returns the bound address and a handle to stop it.
+pub(crate) fn serve_on_thread<F>(
+    name: &str,
+    bind: &str,
+    configure: F,
+) -> std::io::Result<(SocketAddr, ServerHandle)>
+where
+    F: Fn(&mut web::ServiceConfig) + Clone + Send + 'static,
+{
     let bind = bind.to_owned();
     let (tx, rx) = std::sync::mpsc::channel();
     // actix servers are not Send: build it on the thread that runs it.
     std::thread::Builder::new()
-        .name("demo-service".into())
+        .name(name.to_owned())
         .spawn(move || {
             actix_web::rt::System::new().block_on(async move {
-                let state = Data::new(State {
-                    client: CasClient::new(&service.cas_base),
-                    service,
-                    sessions: Mutex::new(HashMap::new()),
-                });
-                let server = HttpServer::new(move || {
-                    App::new()
-                        .app_data(state.clone())
-                        .app_data(web::FormConfig::default().limit(16 * 1024))
-                        .route("/", web::get().to(home))
-                        .route("/", web::post().to(back_channel))
-                        .route("/logout", web::get().to(logout))
-                })
-                .workers(1)
-                .disable_signals()
-                .bind(&bind);
+                let server = HttpServer::new(move || App::new().configure(configure.clone()))
+                    .workers(1)
+                    .disable_signals()
+                    .bind(&bind);
                 let server = match server {
                     Ok(s) => s,
                     Err(e) => {

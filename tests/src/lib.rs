@@ -8,10 +8,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod apache;
+pub mod chromium;
 pub mod fake_sp;
 pub mod mellon;
 pub mod php;
 pub mod procs;
+pub mod redis;
 pub mod registry;
 pub mod saml_sp;
 pub mod shibsp;
@@ -171,7 +173,9 @@ impl TestIdp {
         let audit = Arc::new(MemoryAudit::default());
         let audit_path = settings.audit.path.clone();
         let tee = TeeAudit(audit.clone(), JsonLinesAudit::open(&audit_path).unwrap());
-        let backends = Backends::with(reader, Arc::new(tee), clock.clone());
+        let backends = Backends::with(reader, Arc::new(tee), clock.clone())
+            .with_stores(&settings.store)
+            .unwrap();
         let server = app::spawn(&settings, backends, "127.0.0.1:0").unwrap();
         let hasher = PasswordHasher::new(&settings.passwords).unwrap();
         Self {

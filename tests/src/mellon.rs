@@ -63,6 +63,13 @@ impl MellonSp {
 
     /// Starts Apache with mod_auth_mellon, trusting the IdP described by `idp_metadata`.
     pub fn start(idp_metadata: &str) -> Self {
+        Self::start_with(idp_metadata, "")
+    }
+
+    /// The same, with `extra` mod_auth_mellon directives after the others of `<Location />`
+    /// (they override them, e.g. `MellonSecureCookie On` for a real browser, which drops
+    /// mellon's `SameSite=None` cookies unless they are `Secure`).
+    pub fn start_with(idp_metadata: &str, extra: &str) -> Self {
         let create = procs::require(
             "/usr/sbin/mellon_create_metadata",
             "libapache2-mod-auth-mellon",
@@ -130,6 +137,7 @@ impl MellonSp {
         MellonIdPMetadataFile {idp}
         MellonSecureCookie Off
         MellonUser uid
+        {extra}
     </Location>
     <Location /app/>
         AuthType Mellon

@@ -12,7 +12,10 @@ fn demo_domain_loads_and_validates() {
     let domain = load_domain(&demo_dir()).unwrap();
     assert_eq!(domain.federation.id, "demo");
     let ids: Vec<_> = domain.services.iter().map(|s| s.id.as_str()).collect();
-    assert_eq!(ids, ["gar", "moodle", "pronote", "vie-scolaire"]);
+    assert_eq!(
+        ids,
+        ["gar", "moodle", "pronote", "ressources", "vie-scolaire"]
+    );
     assert!(domain
         .federation
         .signing_certificate_pem

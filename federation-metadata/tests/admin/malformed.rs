@@ -13,7 +13,7 @@ fn the_demo_domain_is_valid() {
     );
     let out = d.fedmeta(&["validate", "--at", "2026-11-27"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).contains("demo: valid (4 services"));
+    assert!(stdout(&out).contains("demo: valid (5 services"));
 }
 
 #[test]
@@ -382,14 +382,21 @@ fn all_errors_at_once() {
     assert_eq!(d.problems().len(), 2);
 }
 
-/// Outside a demo domain, the demo's own loopback CAS service (`vie-scolaire`) would be a
-/// problem of its own: give it HTTPS patterns so that each test sees only its own.
+/// Outside a demo domain, the demo's own loopback services (`vie-scolaire`, `ressources`)
+/// would be problems of their own: give them HTTPS URLs so that each test sees only its own.
 fn https_demo_service(d: &Domain) {
     for host in ["127.0.0.1", "localhost"] {
         d.edit(
             "services/vie-scolaire.toml",
             &format!("\"http://{host}:8081/\""),
             &format!("\"https://{host}:8081/\""),
+        );
+    }
+    for path in ["acs", "slo"] {
+        d.edit(
+            "services/ressources.toml",
+            &format!("\"http://127.0.0.1:8082/saml/{path}\""),
+            &format!("\"https://127.0.0.1:8082/saml/{path}\""),
         );
     }
 }

@@ -109,7 +109,10 @@ pub fn start_server(settings: &Settings) -> anyhow::Result<(RunningServer, Socke
     txn.commit()?;
     let audit = Arc::new(JsonLinesAudit::open(&settings.audit.path)?);
     let reader: Arc<dyn Directory> = directory;
-    let backends = Backends::with(reader, audit, Arc::new(SystemClock));
+    // `IDP_STORE__BACKEND=redis IDP_STORE__REDIS_URL=...` measures with the Redis stores.
+    let store_env = std::env::vars().filter(|(k, _)| k.starts_with("IDP_STORE__"));
+    let store = Settings::load(None, store_env)?.store;
+    let backends = Backends::with(reader, audit, Arc::new(SystemClock)).with_stores(&store)?;
     let server = app::spawn(settings, backends, "127.0.0.1:0")?;
     let addr = server.addr;
     Ok((server, addr))

@@ -6,6 +6,10 @@
 //!
 //! The data folder is reset at each run, but only the files the demo itself writes there
 //! are removed, so a mistaken `--data` cannot wipe anything else.
+//!
+//! Beside the IdP run the demo trust domain's own services from `sp-adapter`: "Vie
+//! scolaire (démo)" (CAS) and "Ressources numériques (démo)" (SAML 2.0, with its DEMO-ONLY
+//! key from `deploy/federation/demo`).
 
 use std::path::{Path, PathBuf};
 
@@ -32,6 +36,34 @@ pub struct DemoArgs {
     /// registers it at 127.0.0.1:8081 and localhost:8081.
     #[arg(long, default_value = "127.0.0.1:8081")]
     pub service_bind: String,
+    /// Address of the demo SAML service ("Ressources numériques (démo)"); the demo trust
+    /// domain registers it at 127.0.0.1:8082.
+    #[arg(long, default_value = "127.0.0.1:8082")]
+    pub saml_service_bind: String,
+}
+
+/// Where the demo services listen. The demo trust domain registers the defaults; other
+/// addresses are written into the compiled copy of the domain (see
+/// [`prepare_federation_for`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DemoBinds {
+    /// "Vie scolaire (démo)", CAS.
+    pub cas: String,
+    /// "Ressources numériques (démo)", SAML.
+    pub saml: String,
+}
+
+/// The addresses the demo trust domain registers.
+const DEFAULT_CAS_BIND: &str = "127.0.0.1:8081";
+const DEFAULT_SAML_BIND: &str = "127.0.0.1:8082";
+
+impl Default for DemoBinds {
+    fn default() -> Self {
+        Self {
+            cas: DEFAULT_CAS_BIND.into(),
+            saml: DEFAULT_SAML_BIND.into(),
+        }
+    }
 }
 
 /// The demo AAF delivery, embedded so that the demo runs from any working directory.
@@ -226,28 +258,82 @@ fn print_accounts(url: &str, accounts: &[DemoAccount]) {
         println!("  {:<44} {:<24} {:<28} {secret}", a.role, a.name, a.login);
     }
     println!();
+    let url = url.trim_end_matches('/');
     println!("  CAS base URL: {url}  (e.g. {url}/login?service=https%3A%2F%2F0350001a.index-education.net%2Fpronote%2F");
     println!("  for the demo registry's Pronote entry, then {url}/p3/serviceValidate?service=...&ticket=...)");
     println!();
 }
 
-/// Starts sp-adapter's demo CAS service beside the IdP. Returns its URL, or `None` (with a
-/// warning) when it cannot listen: the IdP demo still runs.
-fn start_demo_service(settings: &Settings, bind: &str) -> Option<String> {
-    let public_url = format!("http://{bind}/");
+/// A demo service started beside the IdP.
+pub struct StartedService {
+    pub url: String,
+    pub addr: std::net::SocketAddr,
+    /// Stops it when told to; dropping it leaves the service running.
+    pub handle: actix_web::dev::ServerHandle,
+}
+
+/// Starts sp-adapter's demo CAS service ("Vie scolaire (démo)") on `bind`.
+pub fn start_cas_service(settings: &Settings, bind: &str) -> anyhow::Result<StartedService> {
+    let url = format!("http://{bind}/");
     let service = sp_adapter::demo::DemoService {
         name: "Vie scolaire (démo)".into(),
-        public_url: public_url.clone(),
+        public_url: url.clone(),
         cas_base: format!(
             "{}{}",
             settings.server.public_url.trim_end_matches('/'),
             settings.cas.prefix
         ),
     };
-    match sp_adapter::demo::spawn(service, bind) {
-        Ok(_) => Some(public_url),
+    let (addr, handle) = sp_adapter::demo::spawn(service, bind)?;
+    Ok(StartedService { url, addr, handle })
+}
+
+/// The demo SAML service's DEMO-ONLY key and certificate (registered in
+/// `services/ressources.toml`).
+const SAML_SERVICE_KEY: &str = "DEMO-ONLY-ressources-numeriques-signing.key";
+const SAML_SERVICE_CERT: &str = "ressources-numeriques-signing.crt";
+
+/// Starts sp-adapter's demo SAML service ("Ressources numériques (démo)") on `bind`,
+/// trusting this IdP as `settings` describe it (entityID, endpoints, signing certificate:
+/// the demo runner knows them, no metadata to fetch).
+pub fn start_saml_service(settings: &Settings, bind: &str) -> anyhow::Result<StartedService> {
+    let domain = Path::new(DEMO_DOMAIN);
+    let key = federation_metadata::keys::load_private_key(&domain.join(SAML_SERVICE_KEY))?;
+    let certificate = federation_metadata::keys::load_certificate(&domain.join(SAML_SERVICE_CERT))?;
+    if !federation_metadata::keys::key_matches(&key, &certificate) {
+        anyhow::bail!("{SAML_SERVICE_KEY} and {SAML_SERVICE_CERT} do not belong together");
+    }
+    let idp_cert = federation_metadata::keys::load_certificate(&settings.saml.signing_cert)
+        .context("the IdP's SAML signing certificate")?;
+    let idp_base = settings.server.public_url.trim_end_matches('/');
+    let base_url = format!("http://{bind}");
+    let service = sp_adapter::demo_saml::SamlDemoService {
+        name: "Ressources numériques (démo)".into(),
+        base_url: base_url.clone(),
+        key,
+        certificate,
+        idp: sp_adapter::saml::IdpDescriptor {
+            entity_id: settings.saml.entity_id(&settings.server),
+            sso_url: format!("{idp_base}/saml/sso"),
+            slo_url: format!("{idp_base}/saml/slo"),
+            certificate: idp_cert,
+        },
+    };
+    let (addr, handle) = sp_adapter::demo_saml::spawn(service, bind)?;
+    Ok(StartedService {
+        url: format!("{base_url}/"),
+        addr,
+        handle,
+    })
+}
+
+/// A demo service's URL, or `None` (with a warning) when it cannot start: the IdP demo
+/// still runs.
+fn start_or_warn(what: &str, started: anyhow::Result<StartedService>) -> Option<String> {
+    match started {
+        Ok(s) => Some(s.url),
         Err(e) => {
-            tracing::warn!(error = %e, bind, "the demo CAS service could not start");
+            tracing::warn!(error = %format!("{e:#}"), "the demo {what} service could not start");
             None
         }
     }
@@ -260,8 +346,15 @@ const FEDERATION_DIR: &str = "federation";
 /// Compiles the example trust domain with a federation key made now (the committed demo key
 /// is not used: a key that is in a repository signs nothing) into `<data>/federation/`, and
 /// points `settings` at its registry. Skipped, with a warning, when the source tree is not
-/// at hand (an installed binary).
+/// at hand (an installed binary). The demo services are registered at their default
+/// addresses ([`DemoBinds::default`]).
 pub fn prepare_federation(settings: &mut Settings) -> anyhow::Result<()> {
+    prepare_federation_for(settings, &DemoBinds::default())
+}
+
+/// [`prepare_federation`] with the demo services registered at `binds`: their default
+/// addresses are replaced in the compiled copy's service files (the source stays as is).
+pub fn prepare_federation_for(settings: &mut Settings, binds: &DemoBinds) -> anyhow::Result<()> {
     let source = Path::new(DEMO_DOMAIN);
     if !source.join("federation.toml").exists() {
         tracing::warn!(
@@ -276,6 +369,14 @@ pub fn prepare_federation(settings: &mut Settings) -> anyhow::Result<()> {
     }
     let domain = root.join("source");
     copy_dir(source, &domain)?;
+    for (default, bind) in [
+        (DEFAULT_CAS_BIND, &binds.cas),
+        (DEFAULT_SAML_BIND, &binds.saml),
+    ] {
+        if bind != default {
+            rebind_services(&domain.join("services"), default, bind)?;
+        }
+    }
     let (key, cert) = federation_metadata::keys::generate_self_signed("Fédération démo", 30)?;
     let key_path = root.join("keys/federation-signing.key");
     let cert_path = root.join("keys/federation-signing.crt");
@@ -308,6 +409,22 @@ pub fn prepare_federation(settings: &mut Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Replaces `http://<from>/` by `http://<to>/` in the service files of `dir`.
+fn rebind_services(dir: &Path, from: &str, to: &str) -> anyhow::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let text = std::fs::read_to_string(&path)?;
+            let moved = text.replace(&format!("http://{from}/"), &format!("http://{to}/"));
+            if moved != text {
+                std::fs::write(&path, moved)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Copies the files of `from` (one level of sub-folders, no private keys) into `to`.
 fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(to)?;
@@ -328,17 +445,33 @@ pub fn run(settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
     app::init_tracing(&settings.log);
     let mut settings = settings_for(settings, &args.data, &args.bind);
     let (directory, accounts) = prepare(&settings, SystemClock.today())?;
-    prepare_federation(&mut settings)?;
+    let binds = DemoBinds {
+        cas: args.service_bind.clone(),
+        saml: args.saml_service_bind.clone(),
+    };
+    prepare_federation_for(&mut settings, &binds)?;
     let backends = app::Backends::with_directory(&settings, directory.reader)?;
-    let service = start_demo_service(&settings, &args.service_bind);
+    let cas_service = start_or_warn("CAS", start_cas_service(&settings, &binds.cas));
+    // Without the demo trust domain (an installed binary) the IdP has no registry and
+    // the SAML service no registration: not started.
+    let saml_service = if settings.federation.domains.is_empty() {
+        None
+    } else {
+        start_or_warn("SAML", start_saml_service(&settings, &binds.saml))
+    };
     app::run(&settings, backends, |addrs| {
         let url = addrs
             .first()
             .map(|a| format!("http://{a}/"))
             .unwrap_or_else(|| settings.server.public_url.clone());
         print_accounts(&url, &accounts);
-        if let Some(service_url) = &service {
+        if let Some(service_url) = &cas_service {
             println!("  Demo service (CAS): {service_url}  — opens with the IdP's login, then shows what it received");
+        }
+        if let Some(service_url) = &saml_service {
+            println!("  Demo service (SAML 2.0): {service_url}  — the same over SAML, with single logout");
+        }
+        if cas_service.is_some() || saml_service.is_some() {
             println!();
         }
     })?;

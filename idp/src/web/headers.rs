@@ -48,14 +48,17 @@ pub async fn middleware(
         HeaderValue::from_static("no-referrer"),
     );
     if is_html {
-        // A handler may set its own, stricter-scoped policy (the CAS POST hand-off).
+        // A handler may set its own, stricter-scoped policy (the CAS POST hand-off), or
+        // allow our own pages to frame it (the answer to an SP's LogoutResponse).
         if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
             headers.insert(
                 header::CONTENT_SECURITY_POLICY,
                 HeaderValue::from_static(CSP),
             );
         }
-        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        if !headers.contains_key(header::X_FRAME_OPTIONS) {
+            headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        }
         // Pages carry personal data or one-time tokens: never stored by any cache.
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         headers.insert(

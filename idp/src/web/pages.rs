@@ -206,8 +206,8 @@ fn origin(url: &str) -> Option<String> {
 /// ones as notified by back channel, SAML SPs of `notices` (from `Saml::propagate`) as
 /// logged out or failed (SOAP back channel, answered), "logout requested" with their
 /// signed LogoutRequest in a hidden `<iframe>` each (front channel, never waited for; the
-/// page's CSP `frame-src` allows exactly those SP origins), or not reachable. No
-/// JavaScript. `next`: a link (and a 3-second refresh) onwards.
+/// page's CSP `frame-src` allows exactly those SP origins and ours, where they answer), or
+/// not reachable. No JavaScript. `next`: a link (and a 3-second refresh) onwards.
 pub(super) async fn propagated_page(
     ctx: &Ctx<'_>,
     ended: Option<&crate::model::SsoSession>,
@@ -267,7 +267,14 @@ pub(super) async fn logged_out_with(
     };
     let mut res = logged_out_page(ctx, &lines, frames, next)?;
     if !origins.is_empty() {
-        let csp = format!("{}; frame-src {}", super::headers::CSP, origins.join(" "));
+        // 'self' too: each SP answers inside its frame by sending it on to our `/saml/slo`,
+        // and `frame-src` applies to every hop of a frame's navigation (Chromium blocked
+        // the LogoutResponses without it).
+        let csp = format!(
+            "{}; frame-src {} 'self'",
+            super::headers::CSP,
+            origins.join(" ")
+        );
         if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&csp) {
             res.headers_mut()
                 .insert(actix_web::http::header::CONTENT_SECURITY_POLICY, v);
