@@ -1439,10 +1439,25 @@ fn post_logout_request_propagates_then_answers_partial_logout_when_unconfirmed()
     // the initiator's LogoutResponse: Success, since every other SP could be told.
     assert_eq!(res.status, 200, "{}", res.body);
     assert_eq!(res.body.matches("<iframe").count(), 1, "{}", res.body);
-    // Then its status page (the other SP never answers here: "no answer"), which leads on.
+    // Then its status page: the other SP never answers here, so it looks again a few
+    // times ("logout requested"), then says "no answer" and leads on.
     let start = res.body.find("href=\"/saml/slo/status?ref=").unwrap() + 6;
     let end = res.body[start..].find('"').unwrap() + start;
-    let res = browser.get(&res.body[start..end]);
+    let status_url = res.body[start..end].to_owned();
+    let mut res = browser.get(&status_url);
+    let mut waits = 0;
+    while res.body.contains(&format!("href=\"{status_url}\"")) {
+        assert!(
+            res.body.contains(&format!("{SP2} — déconnexion demandée"))
+                || res.body.contains(&format!("{SP2} — logout requested")),
+            "{}",
+            res.body
+        );
+        waits += 1;
+        assert!(waits <= 3, "the status page never moves on");
+        res = browser.get(&status_url);
+    }
+    assert_eq!(waits, 3);
     assert_eq!(res.status, 200, "{}", res.body);
     assert!(
         res.body.contains(&format!("{SP2} — pas de réponse"))

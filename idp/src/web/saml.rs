@@ -442,8 +442,9 @@ async fn finish_logout(
 }
 
 /// `GET /saml/slo/status?ref=…`: the logged-out page again, with the SPs' answers to the
-/// front-channel LogoutRequests its frames sent (logged out, failed, no answer yet), then
-/// on to where the page was leading (the initiating SP's answer, a CAS service).
+/// front-channel LogoutRequests its frames sent (logged out, failed; still requested while
+/// it waits a little for late ones, then no answer), then on to where the page was leading
+/// (the initiating SP's answer, a CAS service).
 pub async fn slo_status(
     req: HttpRequest,
     state: Data<AppState>,
@@ -454,12 +455,19 @@ pub async fn slo_status(
         lang,
     };
     let reference = reference_param(&req, &ctx)?;
-    let (lines, next) = state
+    let view = state
         .saml
         .round(&reference)
         .await
         .ok_or_else(|| ctx.error(ErrorKind::BadRequest))?;
-    super::pages::logged_out_page(&ctx, &lines, Vec::new(), next)
+    // An SP still silent: this page again after the refresh delay, a few times, before
+    // moving on (the initiator's answer is only decided there).
+    let next = if view.waiting {
+        Some(format!("/saml/slo/status?ref={reference}"))
+    } else {
+        view.next
+    };
+    super::pages::logged_out_page(&ctx, &view.lines, Vec::new(), next)
 }
 
 /// `GET /saml/slo/answer?ref=…`: the initiating SP's LogoutResponse, decided, signed and

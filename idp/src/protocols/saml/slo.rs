@@ -781,7 +781,12 @@ impl Saml {
     /// returns the reference.
     pub async fn put_round(&self, lines: &[(String, Line)], next: Option<&str>) -> Option<String> {
         let reference = response::new_id();
-        let bytes = serde_json::to_vec(&(lines, next)).ok()?;
+        let round = Round {
+            lines: lines.to_vec(),
+            next: next.map(str::to_owned),
+            views: 0,
+        };
+        let bytes = serde_json::to_vec(&round).ok()?;
         self.tickets
             .put(
                 &format!("{ROUND_PREFIX}{reference}"),
@@ -794,27 +799,75 @@ impl Saml {
     }
 
     /// The lines `reference` names, each front-channel request resolved to the SP's answer
-    /// so far (`LoggedOut`, `Failed` or `NoAnswer`), and where the page leads next. Left
-    /// in place: the page may be reloaded.
-    pub async fn round(&self, reference: &str) -> Option<(Vec<(String, Line)>, Option<String>)> {
+    /// so far, and where the page leads next. While some SP has not answered, the first
+    /// [`STATUS_WAITS`] views say so (`waiting`: the page shows it "requested" and looks
+    /// again, an SP may be slow); then it is `NoAnswer` and the page moves on. Left in
+    /// place: the page may be reloaded.
+    pub async fn round(&self, reference: &str) -> Option<RoundView> {
         let key = Self::pending_key(reference)?.replacen(PENDING_PREFIX, ROUND_PREFIX, 1);
         let bytes = self.tickets.get(&key).await.ok()??;
-        let (lines, next): (Vec<(String, Line)>, Option<String>) =
-            serde_json::from_slice(&bytes).ok()?;
-        let mut out = Vec::with_capacity(lines.len());
-        for (name, line) in lines {
-            let line = match line {
+        let mut round: Round = serde_json::from_slice(&bytes).ok()?;
+        let mut answers = Vec::with_capacity(round.lines.len());
+        for (_, line) in &round.lines {
+            answers.push(match line {
                 Line::Front(id) => match self.tickets.get(&format!("{DONE_PREFIX}{id}")).await {
-                    Ok(Some(v)) if v == b"1" => Line::LoggedOut,
-                    Ok(Some(_)) => Line::Failed,
-                    _ => Line::NoAnswer,
+                    Ok(Some(v)) if v == b"1" => Some(Line::LoggedOut),
+                    Ok(Some(_)) => Some(Line::Failed),
+                    _ => None,
                 },
-                l => l,
-            };
-            out.push((name, line));
+                l => Some(l.clone()),
+            });
         }
-        Some((out, next))
+        let pending = answers.iter().any(Option::is_none);
+        let waiting = pending && round.views < STATUS_WAITS;
+        if waiting {
+            round.views += 1;
+            // Only the count of views changes: a lost write merely shows one more wait.
+            if let Ok(bytes) = serde_json::to_vec(&round) {
+                let _ = self.tickets.put(&key, bytes, PENDING_LIFETIME).await;
+            }
+        }
+        let lines = round
+            .lines
+            .into_iter()
+            .zip(answers)
+            .map(|((name, line), answer)| {
+                let shown = match answer {
+                    Some(a) => a,
+                    None if waiting => line,
+                    None => Line::NoAnswer,
+                };
+                (name, shown)
+            })
+            .collect();
+        Some(RoundView {
+            lines,
+            next: round.next,
+            waiting,
+        })
     }
+}
+
+/// How many times the status page looks again for front-channel answers still missing
+/// (each after the page's refresh delay) before it reports "no answer" and moves on.
+pub const STATUS_WAITS: u8 = 3;
+
+/// A logged-out page's lines and where it leads, kept for its status page.
+#[derive(Debug, Serialize, Deserialize)]
+struct Round {
+    lines: Vec<(String, Line)>,
+    next: Option<String>,
+    /// Status views that waited for missing answers.
+    views: u8,
+}
+
+/// What the status page shows.
+pub struct RoundView {
+    pub lines: Vec<(String, Line)>,
+    /// Where the page leads once done.
+    pub next: Option<String>,
+    /// Some SP has not answered yet: look again instead of moving on.
+    pub waiting: bool,
 }
 
 /// One line of a logged-out page: a service of the ended session and where it stands.
