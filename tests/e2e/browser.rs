@@ -9,44 +9,14 @@
 //! `localhost`): then SameSite rules apply, and the SPs' session cookies (Lax by default)
 //! do not come with the cross-site logout frames; both SPs find the session by NameID.
 
-use std::time::Duration;
-
-use federation_metadata::model::{Binding, NameIdFormat};
+use federation_metadata::model::Binding;
 use idp::audit::AuditEvent;
 use idp_tests::chromium::{Chromium, ChromiumOptions};
 use idp_tests::mellon::MellonSp;
-use idp_tests::saml_sp::{self, IdpFront, SamlRegistry, SamlService};
+use idp_tests::saml_sp::{self, IdpFront, SamlRegistry};
 use idp_tests::shibsp::ShibbolethSp;
+use idp_tests::two_sps;
 use idp_tests::{Browser, TestIdp, LEA_PASSWORD};
-
-/// What the registry releases to the Shibboleth SP (as in `saml_sps`).
-const SHIB_RELEASES: &str = r#"[[releases]]
-name = "urn:oid:0.9.2342.19200300.100.1.1"
-source = "login"
-name_format = "uri"
-friendly_name = "uid"
-purpose = "Identifiant de connexion."
-
-[[releases]]
-name = "GARPersonIdentifiant"
-source = "gar_id"
-name_format = "basic"
-purpose = "Identifiant GAR."
-"#;
-
-/// What it releases to mod_auth_mellon (as in `saml_sps`).
-const MELLON_RELEASES: &str = r#"[[releases]]
-name = "uid"
-source = "login"
-name_format = "basic"
-purpose = "Identifiant de connexion."
-
-[[releases]]
-name = "sn"
-source = "surname"
-name_format = "basic"
-purpose = "Nom."
-"#;
 
 /// The IdP behind its front, both SPs registered with their front-channel
 /// SingleLogoutServices, and a headless Chromium.
@@ -82,24 +52,18 @@ impl World {
         // As in production (HTTPS): mellon's cookies are `SameSite=None`, which Chromium
         // keeps only when `Secure` (allowed on the loopback over plain HTTP).
         let mellon = MellonSp::start_with(&idp_metadata, "MellonSecureCookie On");
-        let slo = vec![Binding::HttpRedirect, Binding::HttpPost];
-        registry.publish(&[
-            SamlService {
-                id: "shibsp".into(),
-                metadata: shib.fetch_metadata(&http),
-                releases: SHIB_RELEASES.into(),
-                name_id_format: NameIdFormat::Transient,
-                slo_bindings: slo.clone(),
-            },
-            SamlService {
-                id: "mellon".into(),
-                metadata: mellon.fetch_metadata(&http),
-                releases: MELLON_RELEASES.into(),
-                name_id_format: NameIdFormat::Transient,
-                slo_bindings: slo,
-            },
-        ]);
-        wait_registered(&http, &idp, &[shib.entity_id(), mellon.entity_id()]);
+        let slo = [Binding::HttpRedirect, Binding::HttpPost];
+        registry.publish(&two_sps::services(
+            &shib.fetch_metadata(&http),
+            &mellon.fetch_metadata(&http),
+            &slo,
+        ));
+        two_sps::wait_registered(
+            &http,
+            &idp,
+            &[shib.entity_id(), mellon.entity_id()],
+            |body| body.contains("SingleLogoutService"),
+        );
         let chrome = Chromium::start(&ChromiumOptions {
             javascript,
             host_resolver_rules: (idp_host != "127.0.0.1")
@@ -166,37 +130,6 @@ impl World {
             .iter()
             .filter(|e| matches!(e, AuditEvent::AuthnSuccess { .. }))
             .count()
-    }
-}
-
-/// Waits (15 s at most) until the IdP serves the metadata of every entity of `entities`,
-/// i.e. has loaded the registry holding them.
-fn wait_registered(http: &Browser, idp: &TestIdp, entities: &[String]) {
-    let start = std::time::Instant::now();
-    for entity in entities {
-        let encoded: String = entity
-            .bytes()
-            .map(|b| {
-                if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                    (b as char).to_string()
-                } else {
-                    format!("%{b:02X}")
-                }
-            })
-            .collect();
-        loop {
-            let page = http.get_url(&idp.at(&format!("/entities/{encoded}")));
-            if page.status == 200 && page.body.contains("SingleLogoutService") {
-                break;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(15),
-                "the IdP did not load the registry with {entity}: {} {}",
-                page.status,
-                page.body
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
     }
 }
 

@@ -19,46 +19,15 @@
 //! before it starts (`idp_tests::saml_sp::IdpFront`): its entityID, its SSO location and the
 //! `Destination` it checks are then real loopback URLs.
 
-use std::time::Duration;
-
-use federation_metadata::model::{Binding, NameIdFormat};
+use federation_metadata::model::Binding;
 use idp::audit::AuditEvent;
 use idp_tests::mellon::MellonSp;
 use idp_tests::saml_sp::{self, IdpFront, SamlRegistry, SamlService};
 use idp_tests::shibsp::ShibbolethSp;
+use idp_tests::two_sps::{self, entity_url};
 use idp_tests::{Browser, TestIdp, LEA_PASSWORD};
 
 const LEA: (&str, &str) = ("lea.dupont", LEA_PASSWORD);
-
-/// What the registry releases to the Shibboleth SP: `uid` by its OID (URI name format) and
-/// the GAR-style `GARPersonIdentifiant` (basic name format).
-const SHIB_RELEASES: &str = r#"[[releases]]
-name = "urn:oid:0.9.2342.19200300.100.1.1"
-source = "login"
-name_format = "uri"
-friendly_name = "uid"
-purpose = "Identifiant de connexion."
-
-[[releases]]
-name = "GARPersonIdentifiant"
-source = "gar_id"
-name_format = "basic"
-purpose = "Identifiant GAR."
-"#;
-
-/// What it releases to mod_auth_mellon: Moodle's `uid` and `sn`, basic name format.
-const MELLON_RELEASES: &str = r#"[[releases]]
-name = "uid"
-source = "login"
-name_format = "basic"
-purpose = "Identifiant de connexion."
-
-[[releases]]
-name = "sn"
-source = "surname"
-name_format = "basic"
-purpose = "Nom."
-"#;
 
 /// The IdP (behind its front), its registry, and both SPs.
 struct World {
@@ -106,22 +75,7 @@ impl World {
     /// The two SPs as registry services, from their own metadata, with the
     /// SingleLogoutServices of `slo` bindings.
     fn services(&self, slo: &[Binding]) -> Vec<SamlService> {
-        vec![
-            SamlService {
-                id: "shibsp".into(),
-                metadata: self.shib_metadata.clone(),
-                releases: SHIB_RELEASES.into(),
-                name_id_format: NameIdFormat::Transient,
-                slo_bindings: slo.to_vec(),
-            },
-            SamlService {
-                id: "mellon".into(),
-                metadata: self.mellon_metadata.clone(),
-                releases: MELLON_RELEASES.into(),
-                name_id_format: NameIdFormat::Transient,
-                slo_bindings: slo.to_vec(),
-            },
-        ]
+        two_sps::services(&self.shib_metadata, &self.mellon_metadata, slo)
     }
 
     /// Publishes the registry with both SPs (no SingleLogoutService) and waits for the IdP
@@ -135,25 +89,9 @@ impl World {
     /// answers at `/entities/<entityID>`), within 15 s.
     fn register_with(&self, slo: &[Binding]) {
         self.registry.publish(&self.services(slo));
-        let start = std::time::Instant::now();
-        loop {
-            let page = self
-                .browser
-                .get_url(&entity_url(&self.idp, &self.shib.entity_id()));
-            if page.status == 200
-                && page.body.contains(&self.shib.entity_id())
-                && (slo.is_empty() || page.body.contains("SingleLogoutService"))
-            {
-                return;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(15),
-                "the IdP did not load the registry with the SAML SPs: {} {}",
-                page.status,
-                page.body
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        two_sps::wait_registered(&self.browser, &self.idp, &[self.shib.entity_id()], |body| {
+            slo.is_empty() || body.contains("SingleLogoutService")
+        });
     }
 }
 
@@ -171,32 +109,9 @@ impl World {
     /// SPs already has those lines).
     fn register_saml_extra(&self, extra: &[(&str, &str)]) {
         self.registry.publish_with(&self.services(&[]), extra);
-        for sp in [self.shib.entity_id(), self.mellon.entity_id()] {
-            let start = std::time::Instant::now();
-            while self.browser.get_url(&entity_url(&self.idp, &sp)).status != 200 {
-                assert!(
-                    start.elapsed() < Duration::from_secs(15),
-                    "the IdP did not load the registry with {sp}"
-                );
-                std::thread::sleep(Duration::from_millis(200));
-            }
-        }
+        let sps = [self.shib.entity_id(), self.mellon.entity_id()];
+        two_sps::wait_registered(&self.browser, &self.idp, &sps, |_| true);
     }
-}
-
-/// `<idp>/entities/<percent-encoded entityID>` (the IdP's per-entity metadata).
-fn entity_url(idp: &TestIdp, entity_id: &str) -> String {
-    let encoded: String = entity_id
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect();
-    idp.at(&format!("/entities/{encoded}"))
 }
 
 /// The SP's protected page sends a visitor (through the SP's own redirects, e.g. mellon's

@@ -18,6 +18,7 @@ pub mod registry;
 pub mod saml_sp;
 pub mod shibsp;
 pub mod tls;
+pub mod two_sps;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
