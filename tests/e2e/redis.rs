@@ -443,6 +443,21 @@ async fn redis_down_is_an_error_and_its_return_is_picked_up() {
         .unwrap());
 }
 
+/// From async code too (the store's own runtime is dropped there on failure).
+#[tokio::test]
+async fn connecting_to_nothing_is_an_error_not_a_panic() {
+    let cfg = RedisConfig {
+        url: format!("redis://127.0.0.1:{}", idp_tests::procs::free_port()),
+        key_prefix: "idp:".into(),
+        connect_timeout: Duration::from_millis(300),
+        response_timeout: Duration::from_millis(300),
+    };
+    assert!(matches!(
+        RedisStores::connect(&cfg),
+        Err(BackendError::Unavailable(_))
+    ));
+}
+
 #[test]
 fn an_unreachable_redis_stops_the_start_with_a_clear_error() {
     let port = idp_tests::procs::free_port();

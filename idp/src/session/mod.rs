@@ -171,15 +171,19 @@ impl SessionService {
     /// brought back, when the session ended meanwhile.
     pub async fn add_service(
         &self,
-        id: &SessionId,
+        session: &SsoSession,
         entry: String,
         max: usize,
     ) -> Result<(), SessionError> {
-        if let Some(session) = self.store.get(id).await? {
-            let ttl = self.ttl(&session, self.clock.now());
-            if !self.store.add_service(id, &entry, max, ttl).await? {
-                tracing::info!(session = %session.audit_ref, "service not recorded: the session ended meanwhile");
-            }
+        // The caller's copy gives the TTL (it depends on the login time only): no second
+        // read of the store.
+        let ttl = self.ttl(session, self.clock.now());
+        if !self
+            .store
+            .add_service(&session.id, &entry, max, ttl)
+            .await?
+        {
+            tracing::info!(session = %session.audit_ref, "service not recorded: the session ended meanwhile");
         }
         Ok(())
     }
@@ -275,8 +279,8 @@ mod tests {
         let a = s.start(&person(), "ip", None).await.unwrap();
         let tasks: Vec<_> = (0..64)
             .map(|n| {
-                let (s, id) = (s.clone(), a.id.clone());
-                tokio::spawn(async move { s.add_service(&id, format!("cas {n}"), 100).await })
+                let (s, a) = (s.clone(), a.clone());
+                tokio::spawn(async move { s.add_service(&a, format!("cas {n}"), 100).await })
             })
             .collect();
         for t in tasks {
@@ -291,7 +295,7 @@ mod tests {
         want.sort();
         assert_eq!(got, want);
         // The newest `max` are kept.
-        s.add_service(&a.id, "cas last".into(), 3).await.unwrap();
+        s.add_service(&a, "cas last".into(), 3).await.unwrap();
         let Resolved::Active(session) = s.resolve(&a.id).await.unwrap() else {
             panic!("session gone");
         };
@@ -322,7 +326,7 @@ mod tests {
         assert!(read.services.is_empty());
         // Through the service: ended, then an entry for it, then a read: still gone.
         s.end(&a.id, SessionEndReason::Logout).await.unwrap();
-        s.add_service(&a.id, "cas y".into(), 10).await.unwrap();
+        s.add_service(&a, "cas y".into(), 10).await.unwrap();
         assert!(matches!(s.resolve(&a.id).await.unwrap(), Resolved::Unknown));
     }
 

@@ -96,7 +96,7 @@ impl<T> OrPage<T> for Result<T, SessionError> {
 impl<T> OrPage<T> for Result<T, crate::ports::BackendError> {
     fn or_page(self, lang: Lang, service_name: &str) -> Result<T, WebError> {
         self.map_err(|e| {
-            tracing::error!(error = %e, "directory failure");
+            tracing::error!(error = %e, "backend failure (directory or store)");
             WebError::new(ErrorKind::Unavailable, lang, service_name)
         })
     }

@@ -242,7 +242,7 @@ async fn cas_continue(
     ctx.state
         .sessions
         .add_service(
-            &session.id,
+            session,
             Cas::session_entry(m, &ticket),
             MAX_SESSION_SERVICES,
         )

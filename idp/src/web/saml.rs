@@ -125,7 +125,7 @@ async fn answer(
     if let Some(entry) = &answer.session_entry {
         ctx.state
             .sessions
-            .add_service(&session.id, entry.clone(), MAX_SESSION_SERVICES)
+            .add_service(session, entry.clone(), MAX_SESSION_SERVICES)
             .await
             .or_page(ctx.lang, ctx.name())?;
     }

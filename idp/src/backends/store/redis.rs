@@ -92,12 +92,18 @@ impl RedisStores {
         let client = redis::Client::open(config.url.as_str())
             .map_err(|e| BackendError::Unavailable(format!("store.redis_url: {e}")))?;
         let server = client.get_connection_info().addr().to_string();
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("idp-redis")
-            .enable_all()
-            .build()
-            .map_err(|e| BackendError::Unavailable(format!("redis runtime: {e}")))?;
+        // Wrapped at once: on the error paths below it is dropped too, maybe in async code.
+        let runtime = OwnRuntime(Some(
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("idp-redis")
+                .enable_all()
+                .build()
+                .map_err(|e| BackendError::Unavailable(format!("redis runtime: {e}")))?,
+        ));
+        let Some(handle) = runtime.0.as_ref().map(|rt| rt.handle().clone()) else {
+            return Err(BackendError::Unavailable("redis runtime stopped".into()));
+        };
         let manager_config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(config.connect_timeout))
             .set_response_timeout(Some(config.response_timeout))
@@ -106,7 +112,7 @@ impl RedisStores {
         // A bound on the whole start: three attempts and the delays between them.
         let limit = config.connect_timeout * 3 + Duration::from_secs(1);
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        runtime.spawn(async move {
+        handle.spawn(async move {
             let result = tokio::time::timeout(
                 limit,
                 ConnectionManager::new_with_config(client, manager_config),
@@ -138,7 +144,7 @@ impl RedisStores {
                 prefix: config.key_prefix.clone(),
                 timeout: config.response_timeout,
                 server,
-                runtime: OwnRuntime(Some(runtime)),
+                runtime,
             }),
         })
     }
@@ -171,10 +177,9 @@ impl RedisStores {
         };
         let limit = self.inner.timeout;
         let fut = op(self.inner.conn.clone());
-        let _ = runtime;
-        let task: Result<_, String> = Ok(tokio::time::timeout(limit, fut).await);
+        let task = runtime.spawn(async move { tokio::time::timeout(limit, fut).await });
         let server = &self.inner.server;
-        match task {
+        match task.await {
             Ok(Ok(Ok(v))) => Ok(v),
             Ok(Ok(Err(e))) => Err(BackendError::Unavailable(format!(
                 "redis {what} at {server}: {e}"
