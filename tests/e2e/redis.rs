@@ -578,6 +578,18 @@ fn a_cas_sso_flow_with_the_idp_on_redis() {
     );
     assert_eq!(res.status, 503, "{}", res.body);
     assert_eq!(res.header("retry-after"), Some("60"));
+    // The SAML pages that read a kept record say "unavailable" too, not "request lost"
+    // (which they say, 400, once Redis is back and the record does not exist).
+    let saml_records = [
+        "/saml/sso/continue?ref=_gone",
+        "/saml/slo/status?ref=_gone",
+        "/saml/slo/answer?ref=_gone",
+        "/saml/slo/continue?ref=_gone",
+    ];
+    for path in saml_records {
+        let res = b.get(path);
+        assert_eq!(res.status, 503, "{path}: {}", res.body);
+    }
     redis.restart();
     let start = Instant::now();
     while get(&idp.at("/readyz")).0 != 200 {
@@ -588,4 +600,8 @@ fn a_cas_sso_flow_with_the_idp_on_redis() {
         std::thread::sleep(Duration::from_millis(50));
     }
     b.login_ok("lea.dupont", LEA_PASSWORD);
+    for path in saml_records {
+        let res = b.get(path);
+        assert_eq!(res.status, 400, "{path}: {}", res.body);
+    }
 }

@@ -343,9 +343,13 @@ pub async fn login_submit(
     // The pending SAML request must still be there (it is consumed after login).
     let saml_ref = form.saml.clone().filter(|r| !r.is_empty());
     if let Some(r) = &saml_ref {
-        if state.saml.get_pending(r).await.is_none() {
-            tracing::info!("SAML login refused: the pending request is gone");
-            return Err(super::saml::lost(&ctx));
+        match state.saml.get_pending(r).await {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                tracing::info!("SAML login refused: the pending request is gone");
+                return Err(super::saml::lost(&ctx));
+            }
+            Err(_) => return Err(ctx.error(ErrorKind::Unavailable)),
         }
     }
     let next = Continue {

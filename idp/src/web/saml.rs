@@ -143,7 +143,8 @@ async fn proceed(
     match &current.session {
         Some(s) if !p.force_authn => {
             if let Some(r) = &reference {
-                ctx.state.saml.take_pending(r).await;
+                // Answered now: a record left behind would only expire.
+                ctx.state.saml.take_pending(r).await.ok();
             }
             return answer(ctx, &p, s, Vec::new()).await;
         }
@@ -151,7 +152,7 @@ async fn proceed(
     }
     if p.is_passive {
         if let Some(r) = &reference {
-            ctx.state.saml.take_pending(r).await;
+            ctx.state.saml.take_pending(r).await.ok();
         }
         let a = ctx
             .state
@@ -273,6 +274,7 @@ pub async fn sso_continue(
         .saml
         .get_pending(&reference)
         .await
+        .map_err(|_| ctx.error(ErrorKind::Unavailable))?
         .ok_or_else(|| lost(&ctx))?;
     proceed(&req, &ctx, p, Some(reference)).await
 }
@@ -326,6 +328,7 @@ pub(super) async fn after_login(
         .saml
         .take_pending(reference)
         .await
+        .map_err(|_| ctx.error(ErrorKind::Unavailable))?
         .ok_or_else(|| lost(ctx))?;
     answer(ctx, &p, session, set).await
 }
@@ -459,6 +462,7 @@ pub async fn slo_status(
         .saml
         .round(&reference)
         .await
+        .map_err(|_| ctx.error(ErrorKind::Unavailable))?
         .ok_or_else(|| ctx.error(ErrorKind::BadRequest))?;
     // An SP still silent: this page again after the refresh delay, a few times, before
     // moving on (the initiator's answer is only decided there).
@@ -484,9 +488,9 @@ pub async fn slo_answer(
     };
     let reference = reference_param(&req, &ctx)?;
     match state.saml.deferred_answer(&reference).await {
-        None => Err(ctx.error(ErrorKind::BadRequest)),
-        Some(Err(_)) => Err(ctx.error(ErrorKind::Unavailable)),
-        Some(Ok(answer)) => Ok(logout_answer_page(answer, Vec::new())
+        Ok(None) => Err(ctx.error(ErrorKind::BadRequest)),
+        Err(_) => Err(ctx.error(ErrorKind::Unavailable)),
+        Ok(Some(answer)) => Ok(logout_answer_page(answer, Vec::new())
             .unwrap_or_else(|| super::render::see_other("/", []))),
     }
 }
@@ -611,6 +615,7 @@ pub async fn slo_continue(
         .saml
         .take_logout(&reference)
         .await
+        .map_err(|_| ctx.error(ErrorKind::Unavailable))?
         .ok_or_else(|| ctx.error(ErrorKind::BadRequest))?;
     finish_logout(&req, &ctx, p).await
 }

@@ -62,6 +62,11 @@ const PENDING_PREFIX: &str = "saml-pending:";
 /// `saml <service id> <SessionIndex> <NameID format> <NameID> <SP entityID>`.
 const SESSION_ENTRY: &str = "saml";
 
+/// The store keeping pending requests and logout records failed (not: no such record).
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the SAML record store is unavailable")]
+pub struct StoreDown;
+
 /// Why [`Saml::answer`] refuses when the SP left the registry since its request.
 pub const SP_GONE: &str = "the SP is no longer an active service of the registry";
 
@@ -527,17 +532,40 @@ impl Saml {
     }
 
     /// The pending request `reference` names, left in place.
-    pub async fn get_pending(&self, reference: &str) -> Option<Pending> {
-        let key = Self::pending_key(reference)?;
-        let bytes = self.tickets.get(&key).await.ok()??;
-        serde_json::from_slice(&bytes).ok()
+    pub async fn get_pending(&self, reference: &str) -> Result<Option<Pending>, StoreDown> {
+        self.record(Self::pending_key(reference), false).await
     }
 
     /// The pending request `reference` names, consumed.
-    pub async fn take_pending(&self, reference: &str) -> Option<Pending> {
-        let key = Self::pending_key(reference)?;
-        let bytes = self.tickets.take(&key).await.ok()??;
-        serde_json::from_slice(&bytes).ok()
+    pub async fn take_pending(&self, reference: &str) -> Result<Option<Pending>, StoreDown> {
+        self.record(Self::pending_key(reference), true).await
+    }
+
+    /// The record kept under `key` in the `TicketStore` (consumed when `take`). A store
+    /// failure is [`StoreDown`] — the person gets "unavailable, try again", not "your
+    /// request is lost"; an unreadable record counts as gone.
+    pub(crate) async fn record<T: serde::de::DeserializeOwned>(
+        &self,
+        key: Option<String>,
+        take: bool,
+    ) -> Result<Option<T>, StoreDown> {
+        let Some(key) = key else {
+            return Ok(None);
+        };
+        let read = if take {
+            self.tickets.take(&key).await
+        } else {
+            self.tickets.get(&key).await
+        };
+        let bytes = read.map_err(|e| {
+            tracing::error!(error = %e, "SAML record store unavailable");
+            StoreDown
+        })?;
+        Ok(bytes.and_then(|b| {
+            serde_json::from_slice(&b)
+                .inspect_err(|e| tracing::warn!(error = %e, "unreadable SAML record ignored"))
+                .ok()
+        }))
     }
 
     fn signing_for(&self, sp: Option<&SamlSettings>) -> response::Signing {

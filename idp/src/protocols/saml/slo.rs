@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use super::logout::{self, LogoutSubject, Outcome};
 use super::{
     bindings, instant_acceptable, response, soap, Incoming, PostAnswer, Refusal, Saml, Status,
-    PENDING_LIFETIME, PENDING_PREFIX, SESSION_ENTRY,
+    StoreDown, PENDING_LIFETIME, PENDING_PREFIX, SESSION_ENTRY,
 };
 use crate::audit::AuditEvent;
 use crate::model::SsoSession;
@@ -362,10 +362,10 @@ impl Saml {
     }
 
     /// The LogoutRequest `reference` names, consumed.
-    pub async fn take_logout(&self, reference: &str) -> Option<LogoutPending> {
-        let key = Self::pending_key(reference)?.replacen(PENDING_PREFIX, LOGOUT_PREFIX, 1);
-        let bytes = self.tickets.take(&key).await.ok()??;
-        serde_json::from_slice(&bytes).ok()
+    pub async fn take_logout(&self, reference: &str) -> Result<Option<LogoutPending>, StoreDown> {
+        let key =
+            Self::pending_key(reference).map(|k| k.replacen(PENDING_PREFIX, LOGOUT_PREFIX, 1));
+        self.record(key, true).await
     }
 
     /// Keeps the initiating SP's answer for after the logged-out page: its outcome is only
@@ -410,10 +410,16 @@ impl Saml {
     /// other SP was logged out — by the back channel, or by a front-channel LogoutResponse
     /// with a `Success` status received by now — else `PartialLogout` (SAML core 3.7.3.2:
     /// the session authority could not confirm them all). `None`: unknown or already used.
-    pub async fn deferred_answer(&self, reference: &str) -> Option<Result<LogoutAnswer, Refusal>> {
-        let key = Self::pending_key(reference)?.replacen(PENDING_PREFIX, ANSWER_PREFIX, 1);
-        let bytes = self.tickets.take(&key).await.ok()??;
-        let d: Deferred = serde_json::from_slice(&bytes).ok()?;
+    pub async fn deferred_answer(&self, reference: &str) -> Result<Option<LogoutAnswer>, Refusal> {
+        let key =
+            Self::pending_key(reference).map(|k| k.replacen(PENDING_PREFIX, ANSWER_PREFIX, 1));
+        let Some(d) = self
+            .record::<Deferred>(key, true)
+            .await
+            .map_err(|_| Refusal::page("the record store is unavailable"))?
+        else {
+            return Ok(None);
+        };
         let mut all = d.others_done;
         for id in &d.front {
             if !all {
@@ -429,10 +435,9 @@ impl Saml {
         } else {
             Outcome::Partial
         };
-        Some(
-            self.logout_answer(&d.pending, outcome, d.session_ref.as_deref())
-                .await,
-        )
+        self.logout_answer(&d.pending, outcome, d.session_ref.as_deref())
+            .await
+            .map(Some)
     }
 
     /// The signed LogoutResponse for `p`, to the SP's registered SingleLogoutService
@@ -803,10 +808,15 @@ impl Saml {
     /// [`STATUS_WAITS`] views say so (`waiting`: the page shows it "requested" and looks
     /// again, an SP may be slow); then it is `NoAnswer` and the page moves on. Left in
     /// place: the page may be reloaded.
-    pub async fn round(&self, reference: &str) -> Option<RoundView> {
-        let key = Self::pending_key(reference)?.replacen(PENDING_PREFIX, ROUND_PREFIX, 1);
-        let bytes = self.tickets.get(&key).await.ok()??;
-        let mut round: Round = serde_json::from_slice(&bytes).ok()?;
+    pub async fn round(&self, reference: &str) -> Result<Option<RoundView>, StoreDown> {
+        let Some(key) =
+            Self::pending_key(reference).map(|k| k.replacen(PENDING_PREFIX, ROUND_PREFIX, 1))
+        else {
+            return Ok(None);
+        };
+        let Some(mut round) = self.record::<Round>(Some(key.clone()), false).await? else {
+            return Ok(None);
+        };
         let mut answers = Vec::with_capacity(round.lines.len());
         for (_, line) in &round.lines {
             answers.push(match line {
@@ -840,11 +850,11 @@ impl Saml {
                 (name, shown)
             })
             .collect();
-        Some(RoundView {
+        Ok(Some(RoundView {
             lines,
             next: round.next,
             waiting,
-        })
+        }))
     }
 }
 
