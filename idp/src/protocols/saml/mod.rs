@@ -15,8 +15,8 @@
 //! Assertions are encrypted (sign-then-encrypt, AES-256-GCM + RSA-OAEP, `response.rs`) for
 //! SPs whose entry asks for it, with their registered encryption certificate only; such an
 //! SP without a usable one gets a Responder status, never a plaintext assertion.
-//! Single logout (`slo/`, messages in `logout.rs`, SOAP envelope in `soap.rs`): SP-initiated LogoutRequests at
-//! `/saml/slo`, matched against the session's `services` entries written here, and
+//! Single logout (`slo/`, messages in `logout.rs`, SOAP envelope in `soap.rs`):
+//! SP-initiated LogoutRequests at `/saml/slo`, matched against the session's `services` entries written here, and
 //! propagation to the session's other SPs (SOAP back channel, else front channel).
 
 pub mod bindings;
