@@ -584,3 +584,93 @@ fn post_only_initiator_gets_its_answer_after_propagation() {
     assert_eq!(again.status, 400, "{}", again.body);
     assert!(!logged_in(&w));
 }
+
+const POST_ONLY: Endpoints = Endpoints {
+    soap: false,
+    redirect: false,
+    post: true,
+};
+
+/// An SP whose only SingleLogoutService is HTTP-POST is told too: the logged-out page's
+/// frame loads our `/saml/slo/frame` page, which posts the signed (enveloped) LogoutRequest
+/// to the SP (its form action and the frame's navigation allowed by exactly that origin),
+/// once; the SP's answer is read like any other.
+#[test]
+fn post_only_sps_are_told_through_a_framed_form() {
+    let sp = FakeSp::start("postonly", SoapBehaviour::Success, POST_ONLY);
+    let w = world(&[&sp]);
+    let login = login_at(&w, &sp, true);
+    let (out, _) = idp_logout(&w);
+    assert_eq!(out.status, 200, "{}", out.body);
+    let frames = frames_of(&out.body);
+    assert_eq!(frames.len(), 1, "{}", out.body);
+    assert!(
+        frames[0].starts_with("/saml/slo/frame?ref="),
+        "{}",
+        frames[0]
+    );
+    let csp = out.header("content-security-policy").unwrap();
+    assert!(
+        csp.contains(&format!("frame-src {} 'self'", sp.origin())),
+        "{csp}"
+    );
+    assert_eq!(outcomes(&w, &sp.entity_id()), ["LogoutRequestSent"]);
+
+    let frame = w.browser.get_url(&format!("{}{}", w.idp.url, frames[0]));
+    assert_eq!(frame.status, 200, "{}", frame.body);
+    let csp = frame.header("content-security-policy").unwrap();
+    assert!(
+        csp.contains(&format!("form-action {}", sp.origin())),
+        "{csp}"
+    );
+    assert!(csp.contains("frame-ancestors 'self'"), "{csp}");
+    assert_eq!(frame.header("x-frame-options"), Some("SAMEORIGIN"));
+    let form = saml_sp::Form::all(&frame.body)
+        .into_iter()
+        .find(|f| f.field("SAMLRequest").is_some())
+        .expect("the LogoutRequest form");
+    assert_eq!(form.action, format!("{}/slo-post", sp.origin()));
+    let xml = String::from_utf8(
+        openssl::base64::decode_block(form.field("SAMLRequest").unwrap()).unwrap(),
+    )
+    .unwrap();
+    federation_metadata::xmlsig::verify_enveloped(&xml, &idp_cert(&w)).unwrap();
+    assert!(
+        xml.contains(&format!("Destination=\"{}/slo-post\"", sp.origin())),
+        "{xml}"
+    );
+    assert!(
+        xml.contains(&format!(">{}</saml:NameID>", login.name_id)),
+        "{xml}"
+    );
+    assert!(
+        xml.contains(&format!(
+            "<samlp:SessionIndex>{}</samlp:SessionIndex>",
+            login.session_index
+        )),
+        "{xml}"
+    );
+    // One frame, one request.
+    let again = w.browser.get_url(&format!("{}{}", w.idp.url, frames[0]));
+    assert_eq!(again.status, 400, "{}", again.body);
+
+    // The SP answers (here over HTTP-Redirect): logged out.
+    let id = root_id(&xml, "LogoutRequest");
+    let answer = logout_response(&sp.entity_id(), &id, "Success", None);
+    let url = redirect_url(&format!("{}/saml/slo", w.idp.url), &answer, None, &sp.key).unwrap();
+    let res = w.browser.get_url(&url);
+    assert_eq!(res.status, 200, "{}", res.body);
+    assert_eq!(
+        outcomes(&w, &sp.entity_id()),
+        ["LogoutRequestSent", "LoggedOut"]
+    );
+    let next = saml_sp::meta_refresh(&out.body).expect("the status page");
+    let status = w.browser.get_url(&format!("{}{next}", w.idp.url));
+    assert!(
+        status
+            .body
+            .contains(&format!("{} — logged out<", sp.entity_id())),
+        "{}",
+        status.body
+    );
+}

@@ -114,6 +114,7 @@ pub fn app(
         )
         .route("/saml/slo/continue", web::get().to(saml::slo_continue))
         .route("/saml/slo/answer", web::get().to(saml::slo_answer))
+        .route("/saml/slo/frame", web::get().to(saml::slo_frame))
         .route("/saml/slo/status", web::get().to(saml::slo_status))
         .route("/saml/sso/continue", web::get().to(saml::sso_continue))
         .route("/saml/sso/init", web::get().to(saml::sso_init))

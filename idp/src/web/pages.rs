@@ -239,8 +239,14 @@ pub(super) async fn logged_out_with(
     }
     for n in notices {
         let line = match n.state {
-            SloState::Requested { url, request_id } => {
-                if let Some(o) = origin(&url) {
+            SloState::Requested {
+                url,
+                endpoint,
+                request_id,
+            } => {
+                // The SP's origin, whether the frame starts there (Redirect) or on our
+                // page that posts to it (HTTP-POST).
+                if let Some(o) = origin(&endpoint) {
                     if !origins.contains(&o) {
                         origins.push(o);
                     }

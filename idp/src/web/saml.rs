@@ -474,6 +474,33 @@ pub async fn slo_status(
     super::pages::logged_out_page(&ctx, &view.lines, Vec::new(), next)
 }
 
+/// `GET /saml/slo/frame?ref=…`: inside a frame of the logged-out page, the form that posts
+/// our signed LogoutRequest to an SP whose only SingleLogoutService is HTTP-POST (once).
+/// Framed by our own pages only.
+pub async fn slo_frame(
+    req: HttpRequest,
+    state: Data<AppState>,
+    lang: Lang,
+) -> Result<HttpResponse, WebError> {
+    let ctx = Ctx {
+        state: &state,
+        lang,
+    };
+    let reference = reference_param(&req, &ctx)?;
+    let form = state
+        .saml
+        .take_frame(&reference)
+        .await
+        .map_err(|_| ctx.error(ErrorKind::Unavailable))?
+        .ok_or_else(|| ctx.error(ErrorKind::BadRequest))?;
+    let mut res = post_page(form, Vec::new());
+    res.headers_mut().insert(
+        header::X_FRAME_OPTIONS,
+        header::HeaderValue::from_static("SAMEORIGIN"),
+    );
+    Ok(res)
+}
+
 /// `GET /saml/slo/answer?ref=…`: the initiating SP's LogoutResponse, decided, signed and
 /// sent (Redirect, or the auto-submitting POST form) once, when the logged-out page moves
 /// on.

@@ -353,8 +353,26 @@ pub fn encryption_key(certificates: &[String]) -> Option<PKey<Public>> {
 /// The HTTP-POST binding's page: a form posting `SAMLResponse` (and `RelayState`) to the
 /// ACS, submitted by a hashed inline script, or by its visible button without JavaScript.
 pub fn post_form(acs: &str, response_xml: &str, relay_state: Option<&str>) -> String {
+    post_form_of(
+        "SAMLResponse",
+        acs,
+        response_xml,
+        relay_state,
+        "Connexion au service en cours… / Signing you in…",
+    )
+}
+
+/// The auto-submitting HTTP-POST form carrying `xml` as `field` (`SAMLResponse` or
+/// `SAMLRequest`) to `to`, saying `text` to whoever sees it without JavaScript.
+pub fn post_form_of(
+    field: &str,
+    to: &str,
+    xml: &str,
+    relay_state: Option<&str>,
+    text: &str,
+) -> String {
     let e = crate::protocols::cas::url::html_escape;
-    let encoded = base64::engine::general_purpose::STANDARD.encode(response_xml.as_bytes());
+    let encoded = base64::engine::general_purpose::STANDARD.encode(xml.as_bytes());
     let relay = relay_state
         .map(|r| {
             format!(
@@ -364,8 +382,8 @@ pub fn post_form(acs: &str, response_xml: &str, relay_state: Option<&str>) -> St
         })
         .unwrap_or_default();
     format!(
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>SAML</title></head><body>\n<form method=\"post\" action=\"{}\">\n<input type=\"hidden\" name=\"SAMLResponse\" value=\"{encoded}\">\n{relay}<p>Connexion au service en cours… / Signing you in…</p>\n<button type=\"submit\">Continuer / Continue</button>\n</form>\n<script>{SUBMIT_SCRIPT}</script>\n</body></html>\n",
-        e(acs)
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>SAML</title></head><body>\n<form method=\"post\" action=\"{}\">\n<input type=\"hidden\" name=\"{field}\" value=\"{encoded}\">\n{relay}<p>{text}</p>\n<button type=\"submit\">Continuer / Continue</button>\n</form>\n<script>{SUBMIT_SCRIPT}</script>\n</body></html>\n",
+        e(to)
     )
 }
 
@@ -373,6 +391,12 @@ pub const SUBMIT_SCRIPT: &str = "document.forms[0].submit();";
 
 /// The policy of that page: its one script, and a form to the ACS's origin only.
 pub fn post_csp(acs: &str) -> String {
+    post_csp_framed_by(acs, "'none'")
+}
+
+/// [`post_csp`] for a page that `ancestors` may frame (`'self'`: the logged-out page's
+/// frames posting a LogoutRequest to an SP).
+pub fn post_csp_framed_by(acs: &str, ancestors: &str) -> String {
     static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let hash = HASH.get_or_init(|| {
         base64::engine::general_purpose::STANDARD
@@ -387,6 +411,6 @@ pub fn post_csp(acs: &str) -> String {
         .unwrap_or_default();
     format!(
         "default-src 'none'; script-src 'sha256-{hash}'; form-action {origin}; \
-frame-ancestors 'none'; base-uri 'none'"
+frame-ancestors {ancestors}; base-uri 'none'"
     )
 }

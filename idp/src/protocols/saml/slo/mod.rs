@@ -11,7 +11,8 @@
 //! back channel where the SP registered a SOAP SingleLogoutService (signed LogoutRequest in
 //! a SOAP 1.1 envelope, all SPs at once, short timeouts; the SP's signed LogoutResponse read
 //! for its Status), else (or when the SOAP endpoint cannot be reached) a signed
-//! HTTP-Redirect LogoutRequest for a frame of the logged-out page, whose LogoutResponse
+//! HTTP-Redirect LogoutRequest (or, for an SP with only an HTTP-POST endpoint, our page
+//! `/saml/slo/frame` posting it) for a frame of the logged-out page, whose LogoutResponse
 //! comes back to `/saml/slo` ([`Saml::accept_logout_response`]). Only a top-level
 //! `Success` counts as logged out. One SP failing never stops the others.
 //!
@@ -41,6 +42,8 @@ use crate::model::SsoSession;
 
 /// A POSTed LogoutRequest waiting for the browser to be back on our site.
 const LOGOUT_PREFIX: &str = "saml-logout:";
+/// Our LogoutRequest for an HTTP-POST-only SP, waiting for its frame to load it.
+const FRAME_PREFIX: &str = "saml-logout-frame:";
 /// LogoutRequests sent by the IdP to SPs, waiting for their LogoutResponse.
 const SENT_PREFIX: &str = "saml-logout-sent:";
 /// An initiating SP's answer, decided when the logged-out page moves on.
@@ -73,9 +76,15 @@ pub struct LogoutRejection {
 /// What was done for one other SAML SP of an ended session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SloState {
-    /// Front channel: the signed HTTP-Redirect LogoutRequest URL, for a frame of the page,
-    /// and its ID (to find the SP's answer later).
-    Requested { url: String, request_id: String },
+    /// Front channel: the URL for a frame of the page — the signed HTTP-Redirect
+    /// LogoutRequest, or our page posting it to an HTTP-POST-only SP — the SP's endpoint
+    /// (its origin goes into the page's `frame-src`) and the request's ID (to find the
+    /// SP's answer later).
+    Requested {
+        url: String,
+        endpoint: String,
+        request_id: String,
+    },
     /// Back channel: the SP answered `Success`.
     LoggedOut,
     /// Back channel: the SP answered with another status, or an answer that was refused.
@@ -321,7 +330,13 @@ impl Saml {
             .await
             .map_err(|_| Refusal::page("signing task failed"))?
             .map_err(fail)?;
-            let html = response::post_form(&to, &xml, p.relay_state.as_deref());
+            let html = response::post_form_of(
+                "SAMLResponse",
+                &to,
+                &xml,
+                p.relay_state.as_deref(),
+                "Déconnexion en cours… / Logging out…",
+            );
             return Ok(LogoutAnswer::Post(PostAnswer {
                 csp: response::post_csp(&to),
                 acs: to,

@@ -1,6 +1,7 @@
 //! Propagation of a logout to the other SAML SPs of the ended session: SOAP back channel
 //! (all at once, short timeouts, answers read and verified), else a signed HTTP-Redirect
-//! LogoutRequest for a frame of the logged-out page, whose LogoutResponse comes back to
+//! LogoutRequest (or our page `/saml/slo/frame` posting it, for an SP with only an HTTP-POST
+//! endpoint) for a frame of the logged-out page, whose LogoutResponse comes back to
 //! `/saml/slo` ([`Saml::accept_logout_response`]).
 
 use super::*;
@@ -188,9 +189,13 @@ impl Saml {
             let state = match state {
                 SloState::Unreachable | SloState::NoEndpoint => {
                     match self.front_request(t, session).await {
-                        Some((url, request_id)) => {
+                        Some((url, endpoint, request_id)) => {
                             self.audit_logout(t.sp, "LogoutRequestSent", &session.audit_ref);
-                            SloState::Requested { url, request_id }
+                            SloState::Requested {
+                                url,
+                                endpoint,
+                                request_id,
+                            }
                         }
                         None if state == SloState::NoEndpoint => {
                             self.audit_logout(t.sp, "NoLogoutEndpoint", &session.audit_ref);
@@ -221,28 +226,72 @@ impl Saml {
         );
     }
 
-    /// A signed HTTP-Redirect LogoutRequest URL for `t`, recorded as pending; `None` when
-    /// the SP registered no HTTP-Redirect SingleLogoutService or it could not be made.
-    async fn front_request(&self, t: &Entry<'_>, session: &SsoSession) -> Option<(String, String)> {
-        let to = self.slo_redirect_location(t.sp)?;
-        let who = LogoutSubject {
+    /// The front-channel LogoutRequest for `t`, recorded as pending: (URL for a frame of
+    /// the logged-out page, the SP's endpoint, request ID). HTTP-Redirect when the SP
+    /// registered it (a signed query), else HTTP-POST (an enveloped signature, in a form
+    /// that our own page `/saml/slo/frame` posts from the frame); `None` when it registered
+    /// neither or the request could not be signed.
+    async fn front_request(
+        &self,
+        t: &Entry<'_>,
+        session: &SsoSession,
+    ) -> Option<(String, String, String)> {
+        let subject = LogoutSubject {
             issuer: &self.identity.entity_id,
             sp: t.sp,
             name_id: t.name_id,
             format: t.format,
             session_index: t.index,
         };
-        let (id, xml) = logout::build_logout_request(&who, &to, self.clock.now());
+        let now = self.clock.now();
         let key = self.identity.key.clone();
-        let signed =
-            tokio::task::spawn_blocking(move || logout::redirect_request_url(&to, &xml, &key))
-                .await;
-        let url = match signed {
-            Ok(Ok(u)) => u,
-            _ => {
-                tracing::error!(sp = %t.sp, "SAML LogoutRequest not signed");
-                return None;
+        let (url, endpoint, id) = if let Some(to) = self.slo_redirect_location(t.sp) {
+            let (id, xml) = logout::build_logout_request(&subject, &to, now);
+            let endpoint = to.clone();
+            let signed =
+                tokio::task::spawn_blocking(move || logout::redirect_request_url(&to, &xml, &key))
+                    .await;
+            match signed {
+                Ok(Ok(url)) => (url, endpoint, id),
+                _ => {
+                    tracing::error!(sp = %t.sp, "SAML LogoutRequest not signed");
+                    return None;
+                }
             }
+        } else {
+            let to = self.slo_endpoint(t.sp, Binding::HttpPost, false)?;
+            let cert = &self.identity.certificate_der;
+            let signed = logout::build_signed_logout_request(&subject, &to, now, &key, cert);
+            let (id, xml) = match signed {
+                Ok(v) => v,
+                Err(e) => {
+                    tracing::error!(sp = %t.sp, error = %e, "SAML LogoutRequest not signed");
+                    return None;
+                }
+            };
+            let form = PostAnswer {
+                html: response::post_form_of(
+                    "SAMLRequest",
+                    &to,
+                    &xml,
+                    None,
+                    "Déconnexion en cours… / Logging out…",
+                ),
+                csp: response::post_csp_framed_by(&to, "'self'"),
+                acs: to.clone(),
+                session_entry: None,
+            };
+            let reference = response::new_id();
+            let bytes = serde_json::to_vec(&(&form.acs, &form.html, &form.csp)).ok()?;
+            self.tickets
+                .put(
+                    &format!("{FRAME_PREFIX}{reference}"),
+                    bytes,
+                    PENDING_LIFETIME,
+                )
+                .await
+                .ok()?;
+            (format!("/saml/slo/frame?ref={reference}"), to, id)
         };
         let sent = Sent {
             sp: t.sp.to_owned(),
@@ -253,7 +302,20 @@ impl Saml {
             .put(&format!("{SENT_PREFIX}{id}"), bytes, PENDING_LIFETIME)
             .await
             .ok()?;
-        Some((url, id))
+        Some((url, endpoint, id))
+    }
+
+    /// The form page of a front-channel HTTP-POST LogoutRequest `reference` names
+    /// (consumed: one frame, one request).
+    pub async fn take_frame(&self, reference: &str) -> Result<Option<PostAnswer>, StoreDown> {
+        let key = Self::pending_key(reference).map(|k| k.replacen(PENDING_PREFIX, FRAME_PREFIX, 1));
+        let record: Option<(String, String, String)> = self.record(key, true).await?;
+        Ok(record.map(|(acs, html, csp)| PostAnswer {
+            acs,
+            html,
+            csp,
+            session_entry: None,
+        }))
     }
 
     /// An SP's LogoutResponse to a LogoutRequest of [`Self::propagate`]: signed by that SP
