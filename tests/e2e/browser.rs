@@ -35,6 +35,15 @@ impl World {
     /// Everything on 127.0.0.1, the IdP named `idp_host` in its public URL (`127.0.0.1`:
     /// all same-site for the browser; `localhost`: the IdP on another site than the SPs).
     fn new(idp_host: &str, javascript: bool) -> Self {
+        Self::with_slo(
+            idp_host,
+            javascript,
+            &[Binding::HttpRedirect, Binding::HttpPost],
+        )
+    }
+
+    /// The same with the SPs' SingleLogoutServices of `slo` bindings only in the registry.
+    fn with_slo(idp_host: &str, javascript: bool, slo: &[Binding]) -> Self {
         let registry = SamlRegistry::new();
         registry.publish(&[]);
         let mut front = IdpFront::new();
@@ -52,18 +61,16 @@ impl World {
         // As in production (HTTPS): mellon's cookies are `SameSite=None`, which Chromium
         // keeps only when `Secure` (allowed on the loopback over plain HTTP).
         let mellon = MellonSp::start_with(&idp_metadata, "MellonSecureCookie On");
-        let slo = [Binding::HttpRedirect, Binding::HttpPost];
         registry.publish(&two_sps::services(
             &shib.fetch_metadata(&http),
             &mellon.fetch_metadata(&http),
-            &slo,
+            slo,
         ));
-        two_sps::wait_registered(
-            &http,
-            &idp,
-            &[shib.entity_id(), mellon.entity_id()],
-            |body| body.contains("SingleLogoutService"),
-        );
+        // Shibboleth publishes every binding; mellon may lack some.
+        two_sps::wait_registered(&http, &idp, &[shib.entity_id()], |body| {
+            body.contains("SingleLogoutService")
+        });
+        two_sps::wait_registered(&http, &idp, &[mellon.entity_id()], |_| true);
         let chrome = Chromium::start(&ChromiumOptions {
             javascript,
             host_resolver_rules: (idp_host != "127.0.0.1")
@@ -412,6 +419,33 @@ fn idp_initiated_logout(w: &World) {
     assert_all_logged_out(w);
 }
 
+/// IdP-initiated logout in Chromium when the registry lists only the SPs' HTTP-POST
+/// SingleLogoutServices: Shibboleth's frame loads the IdP's `/saml/slo/frame` page, whose
+/// form posts itself (its hashed script, framed by the IdP only; Shibboleth's answer, a
+/// redirect back to the IdP, is not blocked by any `form-action`) to `/Shibboleth.sso/SLO/POST`; Shibboleth ends its session and answers, the
+/// IdP records `LoggedOut`. No policy refusal in the console.
+#[test]
+fn chromium_idp_initiated_logout_to_an_http_post_only_sp() {
+    let w = World::with_slo("127.0.0.1", true, &[Binding::HttpPost]);
+    logged_in_both(&w, true);
+    let chrome = &w.chrome;
+    chrome.goto(&format!("{}/?lang=en", w.idp_origin));
+    let button = chrome.wait_element("form[action='/logout'] button[type='submit']");
+    chrome.click(&button);
+    let shib = w.shib.entity_id();
+    w.wait("Shibboleth's LogoutResponse at the IdP", || {
+        w.logout_outcomes(&shib).len() >= 2
+    });
+    assert_eq!(
+        w.logout_outcomes(&shib),
+        ["LogoutRequestSent", "LoggedOut"],
+        "{}",
+        w.logs()
+    );
+    assert_eq!(refusals(&w), Vec::<String>::new(), "{}", w.logs());
+    assert_sent_to_login(&w, &w.shib.app_url());
+}
+
 /// Logout started at the Shibboleth SP (`/Shibboleth.sso/Logout`) in Chromium: its
 /// LogoutRequest reaches the IdP, which ends the session and tells mellon in a frame of
 /// its logged-out page, shows mellon's answer on its status page, then leads the browser
@@ -473,4 +507,61 @@ fn chromium_cross_site_sso_and_idp_initiated_logout() {
 fn chromium_cross_site_shibboleth_initiated_logout() {
     let w = World::new("localhost", true);
     shibboleth_initiated_logout(&w);
+}
+
+/// A CAS login in Chromium: the login form posts to the IdP, which answers with a redirect
+/// to the service (another origin) carrying the ticket. Browsers apply the page's CSP
+/// `form-action` to the redirects that follow a form submission, so the login page's policy
+/// must let the browser go on to the service. Also the `method=POST` hand-off.
+#[test]
+fn chromium_cas_login_goes_on_to_the_service() {
+    use idp_tests::registry::{CasService, TestRegistry};
+    // A service that answers anything with 200.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            use std::io::{Read as _, Write as _};
+            let mut buf = [0u8; 8192];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(
+                b"HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: 20\r\nconnection: close\r\n\r\n<p>service page</p>\n",
+            );
+        }
+    });
+    let app = format!("http://127.0.0.1:{port}/app/");
+    let registry = TestRegistry::new();
+    let domain = registry.publish(&[CasService::pronote_like("app", &app)]);
+    let idp = TestIdp::start_with(|s| s.federation.domains = vec![domain]);
+    idp.add_fixtures();
+    let chrome = Chromium::start(&ChromiumOptions {
+        javascript: true,
+        host_resolver_rules: None,
+    });
+    for extra in ["", "&method=POST"] {
+        chrome.goto(&idp.at(&format!(
+            "/login?service={}{extra}",
+            idp::protocols::cas::url::encode(&app)
+        )));
+        if extra.is_empty() {
+            let login = chrome.wait_element("form[action='/login'] input[name='login']");
+            chrome.send_keys(&login, "lea.dupont");
+            let password = chrome.wait_element("form[action='/login'] input[name='password']");
+            chrome.send_keys(&password, LEA_PASSWORD);
+            let submit = chrome.wait_element("form[action='/login'] button[type='submit']");
+            chrome.click(&submit);
+        }
+        chrome.wait_or(
+            &format!("the service {app} ({extra})"),
+            || chrome.url().starts_with(&app),
+            String::new,
+        );
+        let refused: Vec<_> = chrome
+            .console()
+            .into_iter()
+            .map(|e| e.message)
+            .filter(|m| m.contains("Content Security Policy"))
+            .collect();
+        assert_eq!(refused, Vec::<String>::new());
+    }
 }

@@ -688,10 +688,8 @@ fn method_post_hands_the_ticket_over_in_a_form() {
     let start = res.body.find(marker).unwrap() + marker.len();
     let st = &res.body[start..start + res.body[start..].find('"').unwrap()];
     let csp = res.header("content-security-policy").unwrap();
-    assert!(
-        csp.contains("form-action https://0350001a.index-education.net"),
-        "{csp}"
-    );
+    assert!(csp.contains("script-src 'sha256-"), "{csp}");
+    assert!(!csp.contains("form-action"), "{csp}");
     assert!(cas
         .validate("serviceValidate", PRONOTE, st, "")
         .contains("authenticationSuccess"));

@@ -264,28 +264,21 @@ async fn cas_continue(
             .finish());
     }
     Ok(res
-        .insert_header((header::CONTENT_SECURITY_POLICY, post_csp(&m.given)))
+        .insert_header((header::CONTENT_SECURITY_POLICY, post_csp()))
         .content_type("text/html; charset=utf-8")
         .body(post_page(&m.given, &ticket)))
 }
 
 const SUBMIT_SCRIPT: &str = "document.forms[0].submit();";
 
-/// The policy of the POST hand-off page: its one script, and a form to the service only.
-fn post_csp(service: &str) -> String {
+/// The policy of the POST hand-off page: its one script. No `form-action` (the service
+/// may redirect on after the post, and browsers check those redirects against it too).
+fn post_csp() -> String {
     use base64::Engine as _;
     let hash = base64::engine::general_purpose::STANDARD
         .encode(openssl::sha::sha256(SUBMIT_SCRIPT.as_bytes()));
-    let origin = service
-        .split_once("://")
-        .map(|(scheme, rest)| {
-            let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-            format!("{scheme}://{host}")
-        })
-        .unwrap_or_default();
     format!(
-        "default-src 'none'; script-src 'sha256-{hash}'; form-action {origin}; \
-frame-ancestors 'none'; base-uri 'none'"
+        "default-src 'none'; script-src 'sha256-{hash}'; frame-ancestors 'none'; base-uri 'none'"
     )
 }
 

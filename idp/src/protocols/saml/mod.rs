@@ -621,7 +621,7 @@ impl Saml {
         let html = self.post(p, Some(status), None, sp, None).await?;
         Ok(PostAnswer {
             acs: p.acs.clone(),
-            csp: response::post_csp(&p.acs),
+            csp: response::post_csp(),
             html,
             session_entry: None,
         })
@@ -784,7 +784,7 @@ impl Saml {
         );
         Ok(PostAnswer {
             acs: p.acs.clone(),
-            csp: response::post_csp(&p.acs),
+            csp: response::post_csp(),
             html,
             session_entry: Some(format!(
                 "{SESSION_ENTRY} {} {session_index} {format} {name_id} {}",

@@ -338,7 +338,7 @@ impl Saml {
                 "Déconnexion en cours… / Logging out…",
             );
             return Ok(LogoutAnswer::Post(PostAnswer {
-                csp: response::post_csp(&to),
+                csp: response::post_csp(),
                 acs: to,
                 html,
                 session_entry: None,

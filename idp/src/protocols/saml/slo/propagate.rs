@@ -277,7 +277,7 @@ impl Saml {
                     None,
                     "Déconnexion en cours… / Logging out…",
                 ),
-                csp: response::post_csp_framed_by(&to, "'self'"),
+                csp: response::post_csp_framed_by("'self'"),
                 acs: to.clone(),
                 session_entry: None,
             };
