@@ -509,59 +509,130 @@ fn chromium_cross_site_shibboleth_initiated_logout() {
     shibboleth_initiated_logout(&w);
 }
 
-/// A CAS login in Chromium: the login form posts to the IdP, which answers with a redirect
-/// to the service (another origin) carrying the ticket. Browsers apply the page's CSP
-/// `form-action` to the redirects that follow a form submission, so the login page's policy
-/// must let the browser go on to the service. Also the `method=POST` hand-off.
-#[test]
-fn chromium_cas_login_goes_on_to_the_service() {
-    use idp_tests::registry::{CasService, TestRegistry};
-    // A service that answers anything with 200.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for mut stream in listener.incoming().flatten() {
-            use std::io::{Read as _, Write as _};
-            let mut buf = [0u8; 8192];
-            let _ = stream.read(&mut buf);
-            let _ = stream.write_all(
-                b"HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: 20\r\nconnection: close\r\n\r\n<p>service page</p>\n",
-            );
+/// A CAS service (answering anything with 200) registered in a fresh IdP with the test
+/// people, and a headless Chromium.
+struct CasWorld {
+    idp: TestIdp,
+    app: String,
+    chrome: Chromium,
+    _registry: idp_tests::registry::TestRegistry,
+}
+
+impl CasWorld {
+    fn new() -> Self {
+        use idp_tests::registry::{CasService, TestRegistry};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for mut stream in listener.incoming().flatten() {
+                use std::io::{Read as _, Write as _};
+                let mut buf = [0u8; 8192];
+                let _ = stream.read(&mut buf);
+                let _ = stream.write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: 20\r\nconnection: close\r\n\r\n<p>service page</p>\n",
+                );
+            }
+        });
+        let app = format!("http://127.0.0.1:{port}/app/");
+        let registry = TestRegistry::new();
+        let domain = registry.publish(&[CasService::pronote_like("app", &app)]);
+        let idp = TestIdp::start_with(|s| s.federation.domains = vec![domain]);
+        idp.add_fixtures();
+        let chrome = Chromium::start(&ChromiumOptions {
+            javascript: true,
+            host_resolver_rules: None,
+        });
+        Self {
+            idp,
+            app,
+            chrome,
+            _registry: registry,
         }
-    });
-    let app = format!("http://127.0.0.1:{port}/app/");
-    let registry = TestRegistry::new();
-    let domain = registry.publish(&[CasService::pronote_like("app", &app)]);
-    let idp = TestIdp::start_with(|s| s.federation.domains = vec![domain]);
-    idp.add_fixtures();
-    let chrome = Chromium::start(&ChromiumOptions {
-        javascript: true,
-        host_resolver_rules: None,
-    });
-    for extra in ["", "&method=POST"] {
-        chrome.goto(&idp.at(&format!(
+    }
+
+    fn login_url(&self, extra: &str) -> String {
+        self.idp.at(&format!(
             "/login?service={}{extra}",
-            idp::protocols::cas::url::encode(&app)
-        )));
-        if extra.is_empty() {
-            let login = chrome.wait_element("form[action='/login'] input[name='login']");
-            chrome.send_keys(&login, "lea.dupont");
-            let password = chrome.wait_element("form[action='/login'] input[name='password']");
-            chrome.send_keys(&password, LEA_PASSWORD);
-            let submit = chrome.wait_element("form[action='/login'] button[type='submit']");
-            chrome.click(&submit);
-        }
-        chrome.wait_or(
-            &format!("the service {app} ({extra})"),
-            || chrome.url().starts_with(&app),
+            idp::protocols::cas::url::encode(&self.app)
+        ))
+    }
+
+    fn type_into(&self, css: &str, text: &str) {
+        let field = self.chrome.wait_element(css);
+        self.chrome.send_keys(&field, text);
+    }
+
+    fn submit(&self, form: &str) {
+        let button = self
+            .chrome
+            .wait_element(&format!("form[action='{form}'] button[type='submit']"));
+        self.chrome.click(&button);
+    }
+
+    /// Waits until the browser is at the service, with no policy refusal on the way.
+    fn wait_at_service(&self, what: &str) {
+        self.chrome.wait_or(
+            &format!("the service {} ({what})", self.app),
+            || self.chrome.url().starts_with(&self.app),
             String::new,
         );
-        let refused: Vec<_> = chrome
+        let refused: Vec<_> = self
+            .chrome
             .console()
             .into_iter()
             .map(|e| e.message)
-            .filter(|m| m.contains("Content Security Policy"))
+            .filter(|m| m.contains("Content Security Policy") || m.contains("Refused to"))
             .collect();
-        assert_eq!(refused, Vec::<String>::new());
+        assert_eq!(refused, Vec::<String>::new(), "{what}");
     }
+}
+
+/// A CAS login in Chromium: the login form posts to the IdP, which answers with a redirect
+/// to the service (another origin) carrying the ticket. Browsers apply the page's CSP
+/// `form-action` to the redirects that follow a form submission, so the login page's policy
+/// must let the browser go on to the service. Also the `method=POST` hand-off, then CAS
+/// `GET /logout?service=` back to the service.
+#[test]
+fn chromium_cas_login_goes_on_to_the_service() {
+    let w = CasWorld::new();
+    w.chrome.goto(&w.login_url(""));
+    w.type_into("form[action='/login'] input[name='login']", "lea.dupont");
+    w.type_into("form[action='/login'] input[name='password']", LEA_PASSWORD);
+    w.submit("/login");
+    w.wait_at_service("password login");
+    w.chrome.goto(&w.login_url("&method=POST"));
+    w.wait_at_service("SSO with method=POST");
+    w.chrome.goto(&w.idp.at(&format!(
+        "/logout?service={}",
+        idp::protocols::cas::url::encode(&w.app)
+    )));
+    w.wait_at_service("CAS logout back to the service");
+    w.chrome.goto(&w.login_url(""));
+    w.chrome
+        .wait_element("form[action='/login'] input[name='password']");
+}
+
+/// A first login in Chromium: the activation code typed as the password leads to the
+/// activation page; the new password chosen there leads on to the CAS service.
+#[test]
+fn chromium_first_login_activates_then_goes_on_to_the_service() {
+    let w = CasWorld::new();
+    w.chrome.goto(&w.login_url(""));
+    w.type_into("form[action='/login'] input[name='login']", "hugo.martin");
+    w.type_into(
+        "form[action='/login'] input[name='password']",
+        idp_tests::ACTIVATION_CODE,
+    );
+    w.submit("/login");
+    let new_password = "Nouveau-Secret-2026";
+    w.type_into(
+        "form[action='/activate'] input[name='new_password']",
+        new_password,
+    );
+    w.type_into(
+        "form[action='/activate'] input[name='confirm']",
+        new_password,
+    );
+    w.submit("/activate");
+    w.wait_at_service("activation");
 }
