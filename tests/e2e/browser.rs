@@ -636,3 +636,80 @@ fn chromium_first_login_activates_then_goes_on_to_the_service() {
     w.submit("/activate");
     w.wait_at_service("activation");
 }
+
+/// The demo federation (`idp demo`) in Chromium: the SAML demo service sends Léa to the
+/// IdP, whose response posts itself back; the service shows her; the CAS demo service then
+/// opens without the login page; "Se déconnecter" at the SAML service is a single logout
+/// through the IdP that ends back on the service's logged-out page, and the IdP session is
+/// gone. No policy refusal in the console.
+#[test]
+fn chromium_demo_federation_sso_across_saml_and_cas_then_single_logout() {
+    use idp::cli::demo::{self, DemoBinds, Secret};
+    use idp::ports::{Clock as _, SystemClock};
+    use idp_tests::procs::free_port;
+    let tmp = tempfile::tempdir().unwrap();
+    let idp_bind = format!("127.0.0.1:{}", free_port());
+    let mut settings = demo::settings_for(
+        idp_tests::test_settings(),
+        &tmp.path().join("demo-data"),
+        &idp_bind,
+    );
+    let (directory, accounts) = demo::prepare(&settings, SystemClock.today()).unwrap();
+    let binds = DemoBinds {
+        cas: format!("127.0.0.1:{}", free_port()),
+        saml: format!("127.0.0.1:{}", free_port()),
+    };
+    demo::prepare_federation_for(&mut settings, &binds).unwrap();
+    let backends = idp::app::Backends::with_directory(&settings, directory.reader).unwrap();
+    let server = idp::app::spawn(&settings, backends, &idp_bind).unwrap();
+    let idp = server.url();
+    let cas = demo::start_cas_service(&settings, &binds.cas).unwrap();
+    let saml = demo::start_saml_service(&settings, &binds.saml).unwrap();
+    let lea = accounts.iter().find(|a| a.login == "lea.fontaine").unwrap();
+    let Secret::Password(password) = &lea.secret else {
+        panic!("lea.fontaine has a password")
+    };
+    let chrome = Chromium::start(&ChromiumOptions {
+        javascript: true,
+        host_resolver_rules: None,
+    });
+    let wait_for = |what: &str, cond: &dyn Fn() -> bool| {
+        chrome.wait_or(what, cond, String::new);
+    };
+    let refused = || -> Vec<String> {
+        chrome
+            .console()
+            .into_iter()
+            .map(|e| e.message)
+            .filter(|m| m.contains("Content Security Policy") || m.contains("Refused to"))
+            .collect()
+    };
+
+    chrome.goto(&saml.url);
+    let field = chrome.wait_element("form[action='/login'] input[name='login']");
+    chrome.send_keys(&field, &lea.login);
+    let field = chrome.wait_element("form[action='/login'] input[name='password']");
+    chrome.send_keys(&field, password);
+    let submit = chrome.wait_element("form[action='/login'] button[type='submit']");
+    chrome.click(&submit);
+    wait_for("the SAML demo service showing Léa", &|| {
+        chrome.url().starts_with(&saml.url) && chrome.source().contains("Léa FONTAINE")
+    });
+    chrome.goto(&cas.url);
+    wait_for(
+        "the CAS demo service showing Léa, without a password",
+        &|| chrome.url().starts_with(&cas.url) && chrome.source().contains("lea.fontaine"),
+    );
+    chrome.goto(&format!("{}logout", saml.url));
+    wait_for("the SAML demo service's logged-out page", &|| {
+        chrome.url().starts_with(&saml.url) && chrome.source().contains("déconnecté(e)")
+    });
+    chrome.goto(&format!("{idp}/"));
+    chrome.wait_element("body");
+    assert!(
+        chrome.find("form[action='/logout']").is_none(),
+        "the IdP session survived: {}",
+        chrome.source()
+    );
+    assert_eq!(refused(), Vec::<String>::new());
+}
