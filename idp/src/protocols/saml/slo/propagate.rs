@@ -260,12 +260,32 @@ impl Saml {
             }
         } else {
             let to = self.slo_endpoint(t.sp, Binding::HttpPost, false)?;
-            let cert = &self.identity.certificate_der;
-            let signed = logout::build_signed_logout_request(&subject, &to, now, &key, cert);
+            // libxmlsec1 is synchronous CPU work: off the executor, with owned copies.
+            let owned = [
+                subject.issuer,
+                subject.sp,
+                subject.name_id,
+                subject.format,
+                subject.session_index,
+            ]
+            .map(str::to_owned);
+            let (cert, dest) = (self.identity.certificate_der.clone(), to.clone());
+            let signed = tokio::task::spawn_blocking(move || {
+                let [issuer, sp, name_id, format, session_index] = &owned;
+                let subject = LogoutSubject {
+                    issuer,
+                    sp,
+                    name_id,
+                    format,
+                    session_index,
+                };
+                logout::build_signed_logout_request(&subject, &dest, now, &key, &cert)
+            })
+            .await;
             let (id, xml) = match signed {
-                Ok(v) => v,
-                Err(e) => {
-                    tracing::error!(sp = %t.sp, error = %e, "SAML LogoutRequest not signed");
+                Ok(Ok(v)) => v,
+                _ => {
+                    tracing::error!(sp = %t.sp, "SAML LogoutRequest not signed");
                     return None;
                 }
             };
