@@ -588,5 +588,49 @@ per-core ratio {:.3}; paced at {:.0}/s (achieved {:.0}/s): p50 {:.3} ms, p99 {:.
             "NOT met"
         },
     );
+    // The floor: the same server, core and connections answering `GET /healthz` (no
+    // session, no SAML: the HTTP server and the loopback alone). With one RSA signature
+    // per response on top, the ratio cannot exceed sign time / (sign time + floor time).
+    let floors: Vec<f64> = (0..3)
+        .map(|_| healthz_load(addr, &cookies, per_run * 4))
+        .collect::<anyhow::Result<_>>()?;
+    let floor = median(floors.clone(), f64::total_cmp);
+    let ceiling = (1.0 / sign) / (1.0 / sign + 1.0 / floor);
+    println!(
+        "HTTP floor: GET /healthz {} requests/s (median {floor:.0}/s, {:.1} µs per request on the server's core); ceiling of the per-core ratio with one RSA signature per request: {ceiling:.3}",
+        floors
+            .iter()
+            .map(|f| format!("{f:.0}"))
+            .collect::<Vec<_>>()
+            .join(" / "),
+        1e6 / floor,
+    );
     Ok(())
+}
+
+/// `GET /healthz` as fast as the connections go: requests per second.
+fn healthz_load(addr: SocketAddr, cookies: &[String], count: usize) -> anyhow::Result<f64> {
+    let each = count / cookies.len();
+    let started = Instant::now();
+    let handles: Vec<_> = cookies
+        .iter()
+        .map(|cookie| {
+            let cookie = cookie.clone();
+            std::thread::spawn(move || -> anyhow::Result<usize> {
+                let mut c = Conn::open(addr, cookie)?;
+                for _ in 0..each {
+                    let a = c.get("/healthz")?;
+                    if a.status != 200 {
+                        bail!("/healthz answered {}", a.status);
+                    }
+                }
+                Ok(each)
+            })
+        })
+        .collect();
+    let mut done = 0;
+    for h in handles {
+        done += h.join().map_err(|_| anyhow!("thread panicked"))??;
+    }
+    Ok(done as f64 / started.elapsed().as_secs_f64())
 }
