@@ -57,23 +57,67 @@ pub fn percent_decode(raw: &str) -> Option<String> {
 }
 
 fn b64(s: &str) -> Result<Vec<u8>, Refusal> {
-    let cleaned: String = s.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-    base64::engine::general_purpose::STANDARD
-        .decode(cleaned)
-        .map_err(|_| Refusal::page("message is not valid base64"))
+    let engine = &base64::engine::general_purpose::STANDARD;
+    // Line breaks and spaces are dropped first; the copy is made only when there are some.
+    let decoded = if s.bytes().any(|b| b.is_ascii_whitespace()) {
+        let cleaned: String = s.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+        engine.decode(cleaned)
+    } else {
+        engine.decode(s)
+    };
+    decoded.map_err(|_| Refusal::page("message is not valid base64"))
 }
 
 /// Raw DEFLATE (RFC 1951) with an output limit.
+///
+/// The decompressor (about 43 kB of state) is kept per thread and reset per message instead
+/// of being allocated per message. As with the reader it replaces, a stream cut short is
+/// refused, and bytes after the end of the stream are ignored.
 pub fn inflate(data: &[u8]) -> Result<String, Refusal> {
-    use std::io::Read as _;
-    let mut out = Vec::new();
-    flate2::read::DeflateDecoder::new(data)
-        .take(MAX_XML as u64 + 1)
-        .read_to_end(&mut out)
-        .map_err(|_| Refusal::page("message is not valid DEFLATE"))?;
-    if out.len() > MAX_XML {
-        return Err(Refusal::page("message too large"));
+    use flate2::{Decompress, FlushDecompress, Status};
+    thread_local! {
+        static INFLATE: std::cell::RefCell<Decompress> =
+            std::cell::RefCell::new(Decompress::new(false));
     }
+    let corrupt = || Refusal::page("message is not valid DEFLATE");
+    let out = INFLATE.with_borrow_mut(|d| -> Result<Vec<u8>, Refusal> {
+        d.reset(false);
+        // Output is written only into spare capacity, grown up to MAX_XML + 1 bytes.
+        let mut out = Vec::with_capacity(data.len().saturating_mul(4).clamp(1024, MAX_XML + 1));
+        // The reader's loop (`flate2::zio::read` under `read_to_end`): `Finish` once the
+        // input is used up; a call giving no output ends the message at the end of the
+        // stream, and is an incomplete stream when the input is used up before it.
+        loop {
+            if out.len() > MAX_XML {
+                return Err(Refusal::page("message too large"));
+            }
+            if out.len() == out.capacity() {
+                out.reserve_exact(out.capacity().min(MAX_XML + 1 - out.len()));
+            }
+            let before = (d.total_in(), d.total_out());
+            let consumed = usize::try_from(before.0).map_err(|_| corrupt())?;
+            let input = data.get(consumed..).unwrap_or_default();
+            let eof = input.is_empty();
+            let flush = if eof {
+                FlushDecompress::Finish
+            } else {
+                FlushDecompress::None
+            };
+            let status = d
+                .decompress_vec(input, &mut out, flush)
+                .map_err(|_| corrupt())?;
+            let after = (d.total_in(), d.total_out());
+            if after.1 != before.1 {
+                continue;
+            }
+            match status {
+                Status::StreamEnd => return Ok(out),
+                // Input left and some of it taken: more calls needed.
+                Status::Ok | Status::BufError if !eof && after != before => {}
+                Status::Ok | Status::BufError => return Err(corrupt()),
+            }
+        }
+    })?;
     String::from_utf8(out).map_err(|_| Refusal::page("message is not UTF-8"))
 }
 

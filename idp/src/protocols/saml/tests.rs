@@ -94,6 +94,72 @@ fn inflate_is_bounded() {
     assert!(bindings::inflate(b"not deflate at all").is_err());
 }
 
+/// The former `inflate` (a `DeflateDecoder` reader per message), to show the reused
+/// decompressor gives the same answers, including on streams cut short or followed by junk.
+fn former_inflate(data: &[u8]) -> Result<String, String> {
+    use std::io::Read as _;
+    let mut out = Vec::new();
+    flate2::read::DeflateDecoder::new(data)
+        .take(bindings::MAX_XML as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|_| "message is not valid DEFLATE".to_owned())?;
+    if out.len() > bindings::MAX_XML {
+        return Err("message too large".to_owned());
+    }
+    String::from_utf8(out).map_err(|_| "message is not UTF-8".to_owned())
+}
+
+#[test]
+fn inflate_answers_as_the_former_reader() {
+    use std::io::Write as _;
+    let deflate = |raw: &[u8], level: u32| {
+        let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::new(level));
+        e.write_all(raw).unwrap();
+        e.finish().unwrap()
+    };
+    let mut noise = Vec::new();
+    let mut x: u32 = 12345;
+    for _ in 0..100_000 {
+        x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+        noise.push((x >> 16) as u8);
+    }
+    let text: String = (0..3000).map(|i| format!("<a n=\"{i}\">é</a>")).collect();
+    let mut inputs: Vec<Vec<u8>> = vec![Vec::new(), b"not deflate at all".to_vec()];
+    for raw in [
+        REQ.as_bytes(),
+        text.as_bytes(),
+        &noise[..bindings::MAX_XML],
+        &noise[..bindings::MAX_XML + 1],
+        &noise[..1000],
+        "a".repeat(bindings::MAX_XML).as_bytes(),
+        "a".repeat(bindings::MAX_XML + 1).as_bytes(),
+        "a".repeat(bindings::MAX_XML * 4).as_bytes(),
+        &[0xff, 0xfe, 0x00],
+    ] {
+        for level in [0, 1, 6, 9] {
+            let d = deflate(raw, level);
+            for cut in [d.len(), d.len() - 1, d.len() / 2, 1, 0] {
+                inputs.push(d[..cut].to_vec());
+            }
+            let mut junk = d.clone();
+            junk.extend_from_slice(b"trailing junk");
+            inputs.push(junk);
+            let mut broken = d.clone();
+            let mid = broken.len() / 3;
+            broken[mid] ^= 0x55;
+            inputs.push(broken);
+        }
+    }
+    inputs.push(noise[..5000].to_vec());
+    for (i, input) in inputs.iter().enumerate() {
+        // Twice, so that the second call runs on the reused state.
+        for _ in 0..2 {
+            let new = bindings::inflate(input).map_err(|r| r.reason.to_string());
+            assert_eq!(new, former_inflate(input), "input {i}");
+        }
+    }
+}
+
 #[test]
 fn redirect_signature_is_checked_over_the_raw_query() {
     let (k, pem) = key();
