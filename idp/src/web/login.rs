@@ -152,10 +152,7 @@ pub async fn login_form(
     state: Data<AppState>,
     lang: Lang,
 ) -> Result<HttpResponse, WebError> {
-    let ctx = Ctx {
-        state: &state,
-        lang,
-    };
+    let ctx = Ctx::new(&state, lang);
     // CAS parameters: the service is checked against the registry before anything else.
     let params =
         url::parse_params(req.query_string()).ok_or_else(|| ctx.error(ErrorKind::BadRequest))?;
@@ -320,10 +317,7 @@ pub async fn login_submit(
     client: ClientAddr,
     form: Form<LoginForm>,
 ) -> Result<HttpResponse, WebError> {
-    let ctx = Ctx {
-        state: &state,
-        lang,
-    };
+    let ctx = Ctx::new(&state, lang);
     let form = form.into_inner();
     let login = normalize_login(&form.login);
     check_csrf(&req, &ctx, &form.csrf, &login, &client)?;
@@ -541,10 +535,7 @@ pub async fn activate_form(
     state: Data<AppState>,
     lang: Lang,
 ) -> Result<HttpResponse, WebError> {
-    let ctx = Ctx {
-        state: &state,
-        lang,
-    };
+    let ctx = Ctx::new(&state, lang);
     let Some(pending) = pending_token(&req).and_then(|t| state.authn.pending(&t)) else {
         return activation_expired(&req, &ctx);
     };
@@ -563,10 +554,7 @@ pub async fn activate_submit(
     client: ClientAddr,
     form: Form<ActivateForm>,
 ) -> Result<HttpResponse, WebError> {
-    let ctx = Ctx {
-        state: &state,
-        lang,
-    };
+    let ctx = Ctx::new(&state, lang);
     let form = form.into_inner();
     let token = pending_token(&req);
     let pending = token.as_ref().and_then(|t| state.authn.pending(t));

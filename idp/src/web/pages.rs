@@ -28,10 +28,7 @@ pub async fn welcome(
     state: Data<AppState>,
     lang: Lang,
 ) -> Result<HttpResponse, WebError> {
-    let ctx = Ctx {
-        state: &state,
-        lang,
-    };
+    let ctx = Ctx::new(&state, lang);
     let current = current_session(&req, &ctx).await?;
     let mut set = Vec::new();
     if current.stale_cookie {
@@ -177,10 +174,7 @@ pub async fn logout(
     lang: Lang,
     form: Form<LogoutForm>,
 ) -> Result<HttpResponse, WebError> {
-    let ctx = Ctx {
-        state: &state,
-        lang,
-    };
+    let ctx = Ctx::new(&state, lang);
     if !csrf::verify(&req, &state.settings, &form.csrf) {
         tracing::info!("logout refused: CSRF token mismatch");
         let client = super::client::ClientAddr::of(&req, state.settings.server.trust_forwarded_for);
@@ -363,10 +357,7 @@ pub async fn cas_logout(
     state: Data<AppState>,
     lang: Lang,
 ) -> Result<HttpResponse, WebError> {
-    let ctx = Ctx {
-        state: &state,
-        lang,
-    };
+    let ctx = Ctx::new(&state, lang);
     let params = crate::protocols::cas::url::parse_params(req.query_string())
         .ok_or_else(|| ctx.error(ErrorKind::BadRequest))?;
     let ended = end_session(&req, &ctx).await?;
@@ -402,10 +393,7 @@ pub async fn healthz() -> HttpResponse {
 
 /// The directory and the session store answer.
 pub async fn readyz(state: Data<AppState>, lang: Lang) -> Result<HttpResponse, WebError> {
-    let ctx = Ctx {
-        state: &state,
-        lang,
-    };
+    let ctx = Ctx::new(&state, lang);
     state.directory.ping().await.or_page(lang, ctx.name())?;
     state.sessions.ping().await.or_page(lang, ctx.name())?;
     Ok(HttpResponse::Ok()

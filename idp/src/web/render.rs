@@ -18,7 +18,18 @@ pub struct Ctx<'a> {
     pub lang: Lang,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    pub fn new(state: &'a AppState, lang: Lang) -> Self {
+        Self { state, lang }
+    }
+
+    /// A kept record looked up: the store failing is "unavailable" (503), the record
+    /// missing a bad request (400).
+    pub fn found<T, E>(&self, read: Result<Option<T>, E>) -> Result<T, WebError> {
+        read.map_err(|_| self.error(ErrorKind::Unavailable))?
+            .ok_or_else(|| self.error(ErrorKind::BadRequest))
+    }
+
     pub fn name(&self) -> &str {
         &self.state.settings.ui.service_name
     }

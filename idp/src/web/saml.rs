@@ -199,10 +199,7 @@ pub async fn sso_redirect(
     state: Data<AppState>,
     lang: Lang,
 ) -> Result<HttpResponse, WebError> {
-    let ctx = Ctx {
-        state: &state,
-        lang,
-    };
+    let ctx = Ctx::new(&state, lang);
     match state
         .saml
         .check(Incoming::Redirect(req.query_string().to_owned()))
@@ -218,10 +215,7 @@ pub async fn sso_post(
     lang: Lang,
     form: Form<SsoForm>,
 ) -> Result<HttpResponse, WebError> {
-    let ctx = Ctx {
-        state: &state,
-        lang,
-    };
+    let ctx = Ctx::new(&state, lang);
     let form = form.into_inner();
     let p = match state
         .saml
@@ -263,10 +257,7 @@ pub async fn sso_continue(
     state: Data<AppState>,
     lang: Lang,
 ) -> Result<HttpResponse, WebError> {
-    let ctx = Ctx {
-        state: &state,
-        lang,
-    };
+    let ctx = Ctx::new(&state, lang);
     let reference = url::parse_params(req.query_string())
         .and_then(|params| url::param(&params, "ref").map(str::to_owned))
         .unwrap_or_default();
@@ -293,10 +284,7 @@ pub async fn sso_init(
     state: Data<AppState>,
     lang: Lang,
 ) -> Result<HttpResponse, WebError> {
-    let ctx = Ctx {
-        state: &state,
-        lang,
-    };
+    let ctx = Ctx::new(&state, lang);
     let no_sp = || {
         state
             .saml
@@ -453,17 +441,9 @@ pub async fn slo_status(
     state: Data<AppState>,
     lang: Lang,
 ) -> Result<HttpResponse, WebError> {
-    let ctx = Ctx {
-        state: &state,
-        lang,
-    };
+    let ctx = Ctx::new(&state, lang);
     let reference = reference_param(&req, &ctx)?;
-    let view = state
-        .saml
-        .round(&reference)
-        .await
-        .map_err(|_| ctx.error(ErrorKind::Unavailable))?
-        .ok_or_else(|| ctx.error(ErrorKind::BadRequest))?;
+    let view = ctx.found(state.saml.round(&reference).await)?;
     // An SP still silent: this page again after the refresh delay, a few times, before
     // moving on (the initiator's answer is only decided there).
     let next = if view.waiting {
@@ -482,17 +462,9 @@ pub async fn slo_frame(
     state: Data<AppState>,
     lang: Lang,
 ) -> Result<HttpResponse, WebError> {
-    let ctx = Ctx {
-        state: &state,
-        lang,
-    };
+    let ctx = Ctx::new(&state, lang);
     let reference = reference_param(&req, &ctx)?;
-    let form = state
-        .saml
-        .take_frame(&reference)
-        .await
-        .map_err(|_| ctx.error(ErrorKind::Unavailable))?
-        .ok_or_else(|| ctx.error(ErrorKind::BadRequest))?;
+    let form = ctx.found(state.saml.take_frame(&reference).await)?;
     let mut res = post_page(form, Vec::new());
     res.headers_mut().insert(
         header::X_FRAME_OPTIONS,
@@ -509,10 +481,7 @@ pub async fn slo_answer(
     state: Data<AppState>,
     lang: Lang,
 ) -> Result<HttpResponse, WebError> {
-    let ctx = Ctx {
-        state: &state,
-        lang,
-    };
+    let ctx = Ctx::new(&state, lang);
     let reference = reference_param(&req, &ctx)?;
     match state.saml.deferred_answer(&reference).await {
         Ok(None) => Err(ctx.error(ErrorKind::BadRequest)),
@@ -567,10 +536,7 @@ pub async fn slo_redirect(
     state: Data<AppState>,
     lang: Lang,
 ) -> Result<HttpResponse, WebError> {
-    let ctx = Ctx {
-        state: &state,
-        lang,
-    };
+    let ctx = Ctx::new(&state, lang);
     let query = req.query_string();
     if query.split('&').any(|p| p.starts_with("SAMLResponse=")) {
         return slo_response(&ctx, Incoming::Redirect(query.to_owned())).await;
@@ -591,10 +557,7 @@ pub async fn slo_post(
     lang: Lang,
     form: Form<SloForm>,
 ) -> Result<HttpResponse, WebError> {
-    let ctx = Ctx {
-        state: &state,
-        lang,
-    };
+    let ctx = Ctx::new(&state, lang);
     let form = form.into_inner();
     if let Some(r) = form.saml_response {
         return slo_response(
@@ -633,16 +596,8 @@ pub async fn slo_continue(
     state: Data<AppState>,
     lang: Lang,
 ) -> Result<HttpResponse, WebError> {
-    let ctx = Ctx {
-        state: &state,
-        lang,
-    };
+    let ctx = Ctx::new(&state, lang);
     let reference = reference_param(&req, &ctx)?;
-    let p = state
-        .saml
-        .take_logout(&reference)
-        .await
-        .map_err(|_| ctx.error(ErrorKind::Unavailable))?
-        .ok_or_else(|| ctx.error(ErrorKind::BadRequest))?;
+    let p = ctx.found(state.saml.take_logout(&reference).await)?;
     finish_logout(&req, &ctx, p).await
 }
