@@ -189,6 +189,9 @@ pub struct SamlSettings {
     /// Require signed AuthnRequests from every SP (otherwise only from those whose registry
     /// entry says `authn_requests_signed`).
     pub require_signed_requests: bool,
+    /// How long one SOAP back-channel logout exchange with an SP may take, in seconds
+    /// (all SPs are told at once; the person's logged-out page waits for the slowest).
+    pub soap_timeout_secs: u64,
 }
 
 impl Default for SamlSettings {
@@ -201,6 +204,7 @@ impl Default for SamlSettings {
             request_max_age_secs: 300,
             assertion_lifetime_secs: 300,
             require_signed_requests: false,
+            soap_timeout_secs: 3,
         }
     }
 }
@@ -638,6 +642,13 @@ mod tests {
         let s: Settings = toml::Value::Table(table).try_into().unwrap();
         s.validate().unwrap();
         assert_eq!(s.federation.domains[0].name, "region");
+        assert_eq!(s.saml.soap_timeout_secs, 3);
+        let s = Settings::load(
+            None,
+            vec![("IDP_SAML__SOAP_TIMEOUT_SECS".into(), "7".into())],
+        )
+        .unwrap();
+        assert_eq!(s.saml.soap_timeout_secs, 7);
     }
 
     #[test]

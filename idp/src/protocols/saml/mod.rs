@@ -313,7 +313,8 @@ impl Saml {
             max_age: secs(settings.request_max_age_secs),
             lifetime: secs(settings.assertion_lifetime_secs),
             require_signed: settings.require_signed_requests,
-            back_channel: slo::soap_agent(),
+            // At least one second: zero would wait for nobody.
+            back_channel: slo::soap_agent(Duration::from_secs(settings.soap_timeout_secs.max(1))),
             session_lifetime: None,
         }
     }

@@ -6,7 +6,8 @@
 
 use super::*;
 
-/// How long one SOAP logout exchange may take (the browser waits for all of them).
+/// How long one SOAP logout exchange may take by default (`saml.soap_timeout_secs`; the
+/// browser waits for all of them).
 pub const SOAP_TIMEOUT: Duration = Duration::from_secs(3);
 /// SAML bindings 3.2.2.1.
 const SOAP_ACTION: &str = "http://www.oasis-open.org/committees/security";
@@ -19,14 +20,14 @@ struct Sent {
 }
 
 /// The agent of the SOAP back channel: short timeout, no redirects, the platform's roots.
-pub(crate) fn soap_agent() -> ureq::Agent {
+pub(crate) fn soap_agent(timeout: Duration) -> ureq::Agent {
     let tls = ureq::tls::TlsConfig::builder()
         .provider(ureq::tls::TlsProvider::NativeTls)
         .root_certs(ureq::tls::RootCerts::PlatformVerifier)
         .build();
     ureq::Agent::config_builder()
         .tls_config(tls)
-        .timeout_global(Some(SOAP_TIMEOUT))
+        .timeout_global(Some(timeout))
         .max_redirects(0)
         .http_status_as_error(false)
         .build()
