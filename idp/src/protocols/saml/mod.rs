@@ -750,6 +750,7 @@ impl Saml {
                 (r, fmt)
             })
             .collect();
+        let attributes = response::writable(attributes);
         let names: Vec<String> = attributes.iter().map(|(r, _)| r.name.clone()).collect();
         let format = sp.name_id_format.urn();
         let data = response::AssertionData {

@@ -126,6 +126,30 @@ fn xml_ok<'a>(what: &str, value: &'a str) -> Result<&'a str, SignError> {
 
 /// The `saml:AttributeStatement` (empty when nothing is released). A released value that
 /// cannot be written in XML 1.0 is left out with a warning, the rest is still released.
+/// The released attributes as they can be written: values holding characters XML 1.0
+/// forbids are left out (with a warning), and an attribute left with none of its values is
+/// left out entirely — before the audit event is written, so that it names exactly what
+/// the SP receives.
+pub fn writable(attributes: Vec<(Released, &'static str)>) -> Vec<(Released, &'static str)> {
+    attributes
+        .into_iter()
+        .filter_map(|(mut r, name_format)| {
+            let before = r.values.len();
+            r.values.retain(|v| {
+                let ok = signature::xml_chars_ok(v);
+                if !ok {
+                    tracing::warn!(
+                        attribute = %r.name,
+                        "a value holding characters not allowed in XML was not released"
+                    );
+                }
+                ok
+            });
+            (before == 0 || !r.values.is_empty()).then_some((r, name_format))
+        })
+        .collect()
+}
+
 fn attribute_statement(attributes: &[(Released, &'static str)]) -> Result<String, SignError> {
     let mut attrs = String::new();
     for (r, name_format) in attributes {

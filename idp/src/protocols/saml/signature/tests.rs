@@ -387,3 +387,18 @@ fn random_values_verify() {
         assert_eq!(values_read_back(assertion), values);
     }
 }
+
+#[test]
+fn unwritable_values_are_left_out_before_the_audit_names_them() {
+    let kept = response::writable(vec![
+        released("mail", &["lea@example.org", "bad\u{1}value"]),
+        released("sn", &["\u{0}"]),
+        released("empty", &[]),
+        released("cn", &["Léa 🎓"]),
+    ]);
+    let names: Vec<_> = kept.iter().map(|(r, _)| r.name.as_str()).collect();
+    // `sn` had only an unwritable value: not released, so not audited either.
+    assert_eq!(names, ["mail", "empty", "cn"]);
+    assert_eq!(kept[0].0.values, ["lea@example.org"]);
+    assert_eq!(kept[2].0.values, ["Léa 🎓"]);
+}
