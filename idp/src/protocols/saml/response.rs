@@ -124,8 +124,19 @@ fn xml_ok<'a>(what: &str, value: &'a str) -> Result<&'a str, SignError> {
     }
 }
 
-/// The `saml:AttributeStatement` (empty when nothing is released). A released value that
-/// cannot be written in XML 1.0 is left out with a warning, the rest is still released.
+/// Whether value `v` of attribute `name` can be written in XML 1.0; if not, says so in the
+/// log (the value is then left out, never the response made invalid).
+fn writable_value(name: &str, v: &str) -> bool {
+    let ok = signature::xml_chars_ok(v);
+    if !ok {
+        tracing::warn!(
+            attribute = %name,
+            "a value holding characters not allowed in XML was not released"
+        );
+    }
+    ok
+}
+
 /// The released attributes as they can be written: values holding characters XML 1.0
 /// forbids are left out (with a warning), and an attribute left with none of its values is
 /// left out entirely — before the audit event is written, so that it names exactly what
@@ -135,21 +146,15 @@ pub fn writable(attributes: Vec<(Released, &'static str)>) -> Vec<(Released, &'s
         .into_iter()
         .filter_map(|(mut r, name_format)| {
             let before = r.values.len();
-            r.values.retain(|v| {
-                let ok = signature::xml_chars_ok(v);
-                if !ok {
-                    tracing::warn!(
-                        attribute = %r.name,
-                        "a value holding characters not allowed in XML was not released"
-                    );
-                }
-                ok
-            });
+            let Released { name, values } = &mut r;
+            values.retain(|v| writable_value(name, v));
             (before == 0 || !r.values.is_empty()).then_some((r, name_format))
         })
         .collect()
 }
 
+/// The `saml:AttributeStatement` (empty when nothing is released), leaving out what
+/// [`writable`] leaves out (for callers that did not pass through it).
 fn attribute_statement(attributes: &[(Released, &'static str)]) -> Result<String, SignError> {
     let mut attrs = String::new();
     for (r, name_format) in attributes {
@@ -157,16 +162,7 @@ fn attribute_statement(attributes: &[(Released, &'static str)]) -> Result<String
         let values: Vec<&String> = r
             .values
             .iter()
-            .filter(|v| {
-                let ok = signature::xml_chars_ok(v);
-                if !ok {
-                    tracing::warn!(
-                        attribute = %r.name,
-                        "a value holding characters not allowed in XML was not released"
-                    );
-                }
-                ok
-            })
+            .filter(|v| writable_value(&r.name, v))
             .collect();
         if values.is_empty() && !r.values.is_empty() {
             continue;
