@@ -333,6 +333,17 @@ fn validate(domain: &Domain, conf: &Path, page: &Page, request_id: &str) -> serd
     pysaml2(conf, &["acs", file.to_str().unwrap(), request_id])
 }
 
+/// The SP of `conf` sends Léa's browser to the IdP, she logs in with her password, and the
+/// SP accepts the response: what it read from it.
+fn pysaml2_login(domain: &Domain, conf: &Path, browser: &Browser) -> serde_json::Value {
+    let req = pysaml2(conf, &["authn"]);
+    let page = browser.get(&path_of(req["url"].as_str().unwrap()));
+    let answer = login_through(browser, &page);
+    let got = validate(domain, conf, &answer, req["request_id"].as_str().unwrap());
+    assert_eq!(got["ok"], true, "{got}");
+    got
+}
+
 fn validate_xml(domain: &Domain, conf: &Path, xml: &str) -> serde_json::Value {
     let file = domain.tmp.path().join("response-xml.b64");
     std::fs::write(&file, encode_block(xml.as_bytes())).unwrap();
@@ -1316,11 +1327,7 @@ fn sp_initiated_logout_ends_the_session_and_answers_a_signed_logout_response() {
     let idp = start(&domain);
     let conf = domain.sp_config(&idp, SP, ACS);
     let browser = idp.browser();
-    let req = pysaml2(&conf, &["authn"]);
-    let page = browser.get(&path_of(req["url"].as_str().unwrap()));
-    let answer = login_through(&browser, &page);
-    let got = validate(&domain, &conf, &answer, req["request_id"].as_str().unwrap());
-    assert_eq!(got["ok"], true, "{got}");
+    let got = pysaml2_login(&domain, &conf, &browser);
     let name_id = got["name_id"].as_str().unwrap().to_owned();
     let session_index = got["session_index"].as_str().unwrap().to_owned();
     assert!(browser.logged_in());
@@ -1396,11 +1403,7 @@ fn post_logout_request_propagates_then_answers_partial_logout_when_unconfirmed()
     let idp = start(&domain);
     let conf = domain.sp_config(&idp, SP, ACS);
     let browser = idp.browser();
-    let req = pysaml2(&conf, &["authn"]);
-    let page = browser.get(&path_of(req["url"].as_str().unwrap()));
-    let answer = login_through(&browser, &page);
-    let got = validate(&domain, &conf, &answer, req["request_id"].as_str().unwrap());
-    assert_eq!(got["ok"], true, "{got}");
+    let got = pysaml2_login(&domain, &conf, &browser);
     let name_id = got["name_id"].as_str().unwrap().to_owned();
     let session_index = got["session_index"].as_str().unwrap().to_owned();
     // A second SAML SP in the same session.
@@ -1514,11 +1517,7 @@ fn idp_initiated_logout_sends_a_signed_logout_request_to_each_saml_sp() {
     let conf = domain.sp_config(&idp, SP, ACS);
     let conf2 = domain.sp_config(&idp, SP2, ACS2);
     let browser = idp.browser();
-    let req = pysaml2(&conf, &["authn"]);
-    let page = browser.get(&path_of(req["url"].as_str().unwrap()));
-    let answer = login_through(&browser, &page);
-    let got = validate(&domain, &conf, &answer, req["request_id"].as_str().unwrap());
-    assert_eq!(got["ok"], true, "{got}");
+    let got = pysaml2_login(&domain, &conf, &browser);
     // Two more SAML SPs in the session; the third registered no SingleLogoutService.
     let page2 = browser.get(&format!("/saml/sso/init?sp={}", enc(SP2)));
     let got2 = validate(&domain, &conf2, &page2, "-");

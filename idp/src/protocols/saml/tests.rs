@@ -539,26 +539,7 @@ async fn replay_cache_refuses_a_second_use() {
 fn response_is_signed_and_verifies() {
     let (k, c) = federation_metadata::keys::generate_self_signed("idp", 1).unwrap();
     let now = datetime!(2026-01-01 10:00 UTC);
-    let data = response::AssertionData {
-        issuer: "https://idp/saml/metadata".into(),
-        audience: "https://sp".into(),
-        recipient: "https://sp/acs".into(),
-        in_response_to: Some("_abc".into()),
-        name_id: "_n".into(),
-        name_id_format: NameIdFormat::Transient.urn(),
-        session_index: "_s".into(),
-        authn_instant: now,
-        session_not_on_or_after: None,
-        now,
-        lifetime: time::Duration::seconds(300),
-        attributes: vec![(
-            crate::release::Released {
-                name: "uid".into(),
-                values: vec!["a<b".into()],
-            },
-            federation_metadata::model::NameFormat::Basic.urn(),
-        )],
-    };
+    let data = assertion_at(now, "_n", "a<b");
     let cert = c.clone();
     let signing = response::Signing {
         key: k,
@@ -653,26 +634,7 @@ fn encrypted_assertion_decrypts_to_the_signed_assertion() {
 
     // Through build_response: sign-then-encrypt, nothing readable left in the Response.
     let now = datetime!(2026-01-01 10:00 UTC);
-    let data = response::AssertionData {
-        issuer: "https://idp/saml/metadata".into(),
-        audience: "https://sp".into(),
-        recipient: "https://sp/acs".into(),
-        in_response_to: Some("_abc".into()),
-        name_id: "_secret_name_id".into(),
-        name_id_format: NameIdFormat::Transient.urn(),
-        session_index: "_s".into(),
-        authn_instant: now,
-        session_not_on_or_after: None,
-        now,
-        lifetime: time::Duration::seconds(300),
-        attributes: vec![(
-            crate::release::Released {
-                name: "uid".into(),
-                values: vec!["lea.secret".into()],
-            },
-            federation_metadata::model::NameFormat::Basic.urn(),
-        )],
-    };
+    let data = assertion_at(now, "_secret_name_id", "lea.secret");
     let signing = response::Signing {
         key: idp_key,
         cert_der: idp_cert.to_der().unwrap(),
@@ -945,4 +907,28 @@ fn sha1_signatures_only_for_an_entry_allowing_them() {
         SignatureAlgorithm::RsaSha512.uri()
     );
     assert_eq!(signature_method(None), SignatureAlgorithm::RsaSha256.uri());
+}
+
+/// An assertion for `https://sp` at `now`: transient NameID `name_id`, one basic `uid`.
+fn assertion_at(now: time::OffsetDateTime, name_id: &str, uid: &str) -> response::AssertionData {
+    response::AssertionData {
+        issuer: "https://idp/saml/metadata".into(),
+        audience: "https://sp".into(),
+        recipient: "https://sp/acs".into(),
+        in_response_to: Some("_abc".into()),
+        name_id: name_id.into(),
+        name_id_format: NameIdFormat::Transient.urn(),
+        session_index: "_s".into(),
+        authn_instant: now,
+        session_not_on_or_after: None,
+        now,
+        lifetime: time::Duration::seconds(300),
+        attributes: vec![(
+            crate::release::Released {
+                name: "uid".into(),
+                values: vec![uid.into()],
+            },
+            federation_metadata::model::NameFormat::Basic.urn(),
+        )],
+    }
 }
