@@ -35,6 +35,7 @@ use crate::authn::{
     PENDING_LIFETIME,
 };
 use crate::model::{Person, SsoSession};
+use crate::protocols::autopost::{self, SUBMIT_SCRIPT};
 use crate::protocols::cas::{url, Cas, MatchedService, MAX_SESSION_SERVICES};
 
 /// Cookie naming a pending activation.
@@ -261,22 +262,9 @@ async fn cas_continue(
             .finish());
     }
     Ok(res
-        .insert_header((header::CONTENT_SECURITY_POLICY, post_csp()))
+        .insert_header((header::CONTENT_SECURITY_POLICY, autopost::post_csp()))
         .content_type("text/html; charset=utf-8")
         .body(post_page(&m.given, &ticket)))
-}
-
-const SUBMIT_SCRIPT: &str = "document.forms[0].submit();";
-
-/// The policy of the POST hand-off page: its one script. No `form-action` (the service
-/// may redirect on after the post, and browsers check those redirects against it too).
-fn post_csp() -> String {
-    use base64::Engine as _;
-    let hash = base64::engine::general_purpose::STANDARD
-        .encode(openssl::sha::sha256(SUBMIT_SCRIPT.as_bytes()));
-    format!(
-        "default-src 'none'; script-src 'sha256-{hash}'; frame-ancestors 'none'; base-uri 'none'"
-    )
 }
 
 /// `method=POST`: a form that posts the ticket to the service by itself (a button without
