@@ -508,38 +508,62 @@ impl Saml {
 
     /// Keeps `p` for the login form; returns its opaque reference.
     pub async fn put_pending(&self, p: &Pending) -> Result<String, Refusal> {
-        let reference = response::new_id();
-        let bytes = serde_json::to_vec(p).map_err(|_| Refusal::page("cannot keep the request"))?;
-        self.tickets
-            .put(
-                &format!("{PENDING_PREFIX}{reference}"),
-                bytes,
-                PENDING_LIFETIME,
-            )
+        self.keep(PENDING_PREFIX, p)
             .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "SAML pending request not stored");
-                Refusal::page("cannot keep the request")
-            })?;
-        Ok(reference)
+            .map_err(|_| Refusal::page("cannot keep the request"))
     }
 
-    fn pending_key(reference: &str) -> Option<String> {
+    /// The `TicketStore` key of the record of kind `prefix` that `reference` names; `None`
+    /// for a reference we could not have made (so it is never looked up).
+    fn record_key(prefix: &str, reference: &str) -> Option<String> {
         (reference.len() <= 64
             && reference
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'_'))
-        .then(|| format!("{PENDING_PREFIX}{reference}"))
+        .then(|| format!("{prefix}{reference}"))
+    }
+
+    /// Keeps `value` as a record of kind `prefix` for [`PENDING_LIFETIME`]; returns the new
+    /// opaque reference that names it.
+    pub(crate) async fn keep<T: Serialize>(
+        &self,
+        prefix: &str,
+        value: &T,
+    ) -> Result<String, StoreDown> {
+        let reference = response::new_id();
+        self.keep_at(&format!("{prefix}{reference}"), value).await?;
+        Ok(reference)
+    }
+
+    /// Keeps `value` under `key` (replacing what was there) for [`PENDING_LIFETIME`].
+    pub(crate) async fn keep_at<T: Serialize>(
+        &self,
+        key: &str,
+        value: &T,
+    ) -> Result<(), StoreDown> {
+        let bytes = serde_json::to_vec(value).map_err(|e| {
+            tracing::error!(error = %e, "SAML record not serialised");
+            StoreDown
+        })?;
+        self.tickets
+            .put(key, bytes, PENDING_LIFETIME)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "SAML record not stored");
+                StoreDown
+            })
     }
 
     /// The pending request `reference` names, left in place.
     pub async fn get_pending(&self, reference: &str) -> Result<Option<Pending>, StoreDown> {
-        self.record(Self::pending_key(reference), false).await
+        self.record(Self::record_key(PENDING_PREFIX, reference), false)
+            .await
     }
 
     /// The pending request `reference` names, consumed.
     pub async fn take_pending(&self, reference: &str) -> Result<Option<Pending>, StoreDown> {
-        self.record(Self::pending_key(reference), true).await
+        self.record(Self::record_key(PENDING_PREFIX, reference), true)
+            .await
     }
 
     /// The record kept under `key` in the `TicketStore` (consumed when `take`). A store

@@ -35,7 +35,7 @@ use serde::{Deserialize, Serialize};
 use super::logout::{self, LogoutSubject, Outcome};
 use super::{
     bindings, instant_acceptable, response, soap, Incoming, PostAnswer, Refusal, Saml, Status,
-    StoreDown, PENDING_LIFETIME, PENDING_PREFIX, SESSION_ENTRY,
+    StoreDown, PENDING_LIFETIME, SESSION_ENTRY,
 };
 use crate::audit::AuditEvent;
 use crate::model::SsoSession;
@@ -258,24 +258,15 @@ impl Saml {
 
     /// Keeps a POSTed LogoutRequest until the browser is back on our site.
     pub async fn put_logout(&self, p: &LogoutPending) -> Result<String, Refusal> {
-        let reference = response::new_id();
-        let bytes = serde_json::to_vec(p).map_err(|_| Refusal::page("cannot keep the request"))?;
-        self.tickets
-            .put(
-                &format!("{LOGOUT_PREFIX}{reference}"),
-                bytes,
-                PENDING_LIFETIME,
-            )
+        self.keep(LOGOUT_PREFIX, p)
             .await
-            .map_err(|_| Refusal::page("cannot keep the request"))?;
-        Ok(reference)
+            .map_err(|_| Refusal::page("cannot keep the request"))
     }
 
     /// The LogoutRequest `reference` names, consumed.
     pub async fn take_logout(&self, reference: &str) -> Result<Option<LogoutPending>, StoreDown> {
-        let key =
-            Self::pending_key(reference).map(|k| k.replacen(PENDING_PREFIX, LOGOUT_PREFIX, 1));
-        self.record(key, true).await
+        self.record(Self::record_key(LOGOUT_PREFIX, reference), true)
+            .await
     }
 
     /// The signed LogoutResponse for `p`, to the SP's registered SingleLogoutService

@@ -302,14 +302,8 @@ impl Saml {
                 acs: to.clone(),
                 session_entry: None,
             };
-            let reference = response::new_id();
-            let bytes = serde_json::to_vec(&(&form.acs, &form.html, &form.csp)).ok()?;
-            self.tickets
-                .put(
-                    &format!("{FRAME_PREFIX}{reference}"),
-                    bytes,
-                    PENDING_LIFETIME,
-                )
+            let reference = self
+                .keep(FRAME_PREFIX, &(&form.acs, &form.html, &form.csp))
                 .await
                 .ok()?;
             (format!("/saml/slo/frame?ref={reference}"), to, id)
@@ -318,9 +312,7 @@ impl Saml {
             sp: t.sp.to_owned(),
             session_ref: session.audit_ref.clone(),
         };
-        let bytes = serde_json::to_vec(&sent).ok()?;
-        self.tickets
-            .put(&format!("{SENT_PREFIX}{id}"), bytes, PENDING_LIFETIME)
+        self.keep_at(&format!("{SENT_PREFIX}{id}"), &sent)
             .await
             .ok()?;
         Some((url, endpoint, id))
@@ -329,8 +321,9 @@ impl Saml {
     /// The form page of a front-channel HTTP-POST LogoutRequest `reference` names
     /// (consumed: one frame, one request).
     pub async fn take_frame(&self, reference: &str) -> Result<Option<PostAnswer>, StoreDown> {
-        let key = Self::pending_key(reference).map(|k| k.replacen(PENDING_PREFIX, FRAME_PREFIX, 1));
-        let record: Option<(String, String, String)> = self.record(key, true).await?;
+        let record: Option<(String, String, String)> = self
+            .record(Self::record_key(FRAME_PREFIX, reference), true)
+            .await?;
         Ok(record.map(|(acs, html, csp)| PostAnswer {
             acs,
             html,

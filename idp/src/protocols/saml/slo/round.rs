@@ -39,18 +39,9 @@ impl Saml {
                 })
                 .collect(),
         };
-        let reference = response::new_id();
-        let bytes =
-            serde_json::to_vec(&deferred).map_err(|_| Refusal::page("cannot keep the answer"))?;
-        self.tickets
-            .put(
-                &format!("{ANSWER_PREFIX}{reference}"),
-                bytes,
-                PENDING_LIFETIME,
-            )
+        self.keep(ANSWER_PREFIX, &deferred)
             .await
-            .map_err(|_| Refusal::page("cannot keep the answer"))?;
-        Ok(reference)
+            .map_err(|_| Refusal::page("cannot keep the answer"))
     }
 
     /// The initiator's answer `reference` names (consumed: sent once): `Success` when every
@@ -58,10 +49,8 @@ impl Saml {
     /// with a `Success` status received by now — else `PartialLogout` (SAML core 3.7.3.2:
     /// the session authority could not confirm them all). `None`: unknown or already used.
     pub async fn deferred_answer(&self, reference: &str) -> Result<Option<LogoutAnswer>, Refusal> {
-        let key =
-            Self::pending_key(reference).map(|k| k.replacen(PENDING_PREFIX, ANSWER_PREFIX, 1));
         let Some(d) = self
-            .record::<Deferred>(key, true)
+            .record::<Deferred>(Self::record_key(ANSWER_PREFIX, reference), true)
             .await
             .map_err(|_| Refusal::page("the record store is unavailable"))?
         else {
@@ -90,22 +79,12 @@ impl Saml {
     /// Keeps the lines of a logged-out page (and where it leads next) for its status page;
     /// returns the reference.
     pub async fn put_round(&self, lines: &[(String, Line)], next: Option<&str>) -> Option<String> {
-        let reference = response::new_id();
         let round = Round {
             lines: lines.to_vec(),
             next: next.map(str::to_owned),
             views: 0,
         };
-        let bytes = serde_json::to_vec(&round).ok()?;
-        self.tickets
-            .put(
-                &format!("{ROUND_PREFIX}{reference}"),
-                bytes,
-                PENDING_LIFETIME,
-            )
-            .await
-            .ok()?;
-        Some(reference)
+        self.keep(ROUND_PREFIX, &round).await.ok()
     }
 
     /// The lines `reference` names, each front-channel request resolved to the SP's answer
@@ -114,9 +93,7 @@ impl Saml {
     /// again, an SP may be slow); then it is `NoAnswer` and the page moves on. Left in
     /// place: the page may be reloaded.
     pub async fn round(&self, reference: &str) -> Result<Option<RoundView>, StoreDown> {
-        let Some(key) =
-            Self::pending_key(reference).map(|k| k.replacen(PENDING_PREFIX, ROUND_PREFIX, 1))
-        else {
+        let Some(key) = Self::record_key(ROUND_PREFIX, reference) else {
             return Ok(None);
         };
         let Some(mut round) = self.record::<Round>(Some(key.clone()), false).await? else {
@@ -138,9 +115,7 @@ impl Saml {
         if waiting {
             round.views += 1;
             // Only the count of views changes: a lost write merely shows one more wait.
-            if let Ok(bytes) = serde_json::to_vec(&round) {
-                let _ = self.tickets.put(&key, bytes, PENDING_LIFETIME).await;
-            }
+            self.keep_at(&key, &round).await.ok();
         }
         let lines = round
             .lines
