@@ -122,6 +122,8 @@ pub struct Saml {
     audit: Arc<dyn AuditSink>,
     clock: Arc<dyn Clock>,
     secret: NameIdSecret,
+    /// The identity's key with its certificate, ready to sign responses.
+    signing_key: Arc<signature::SigningKey>,
     skew: time::Duration,
     max_age: time::Duration,
     lifetime: time::Duration,
@@ -300,6 +302,10 @@ pub fn check_name_id_policy(
 
 impl Saml {
     pub fn new(settings: &SamlConfig, deps: SamlDeps) -> Self {
+        let signing_key = Arc::new(signature::SigningKey::new(
+            deps.identity.key.clone(),
+            &deps.identity.certificate_der,
+        ));
         Self {
             federation: deps.federation,
             identity: deps.identity,
@@ -309,6 +315,7 @@ impl Saml {
             audit: deps.audit,
             clock: deps.clock,
             secret: deps.secret,
+            signing_key,
             skew: secs(settings.clock_skew_secs),
             max_age: secs(settings.request_max_age_secs),
             lifetime: secs(settings.assertion_lifetime_secs),
@@ -595,8 +602,7 @@ impl Saml {
 
     fn signing_for(&self, sp: Option<&SamlSettings>) -> response::Signing {
         response::Signing {
-            key: self.identity.key.clone(),
-            cert_der: self.identity.certificate_der.clone(),
+            key: self.signing_key.clone(),
             // The registry's explicit flags decide: `want_assertions_signed` is only what the
             // SP publishes, and `validate.rs` refuses it without `sign_assertion`. The one
             // fallback, for an entry signing nothing (also refused there): a signed assertion

@@ -17,8 +17,14 @@
 use std::borrow::Cow;
 
 use base64::Engine as _;
-use openssl::hash::MessageDigest;
+use std::sync::Mutex;
+
+use openssl::error::ErrorStack;
+use openssl::md::{Md, MdRef};
+use openssl::nid::Nid;
 use openssl::pkey::{PKey, Private};
+use openssl::pkey_ctx::PkeyCtx;
+use openssl::rsa::Padding;
 
 use super::response::SignError;
 use federation_metadata::xmlsig::{DSIG_NS, ENVELOPED, EXC_C14N, RSA_SHA256, SHA256};
@@ -90,7 +96,9 @@ pub fn attr_value(s: &str) -> Cow<'_, str> {
 struct Algorithms {
     signature_uri: &'static str,
     digest_uri: &'static str,
-    signature_md: fn() -> MessageDigest,
+    /// The signature's own digest (of `SignedInfo`).
+    signature_md: fn() -> &'static MdRef,
+    signature_nid: Nid,
     sha1_digest: bool,
 }
 
@@ -100,14 +108,16 @@ impl Algorithms {
             RSA_SHA256 => Ok(Self {
                 signature_uri: RSA_SHA256,
                 digest_uri: SHA256,
-                signature_md: MessageDigest::sha256,
+                signature_md: Md::sha256,
+                signature_nid: Nid::SHA256,
                 sha1_digest: false,
             }),
             // The reference digest stays SHA-256, as libxmlsec1's template had it.
             RSA_SHA512 => Ok(Self {
                 signature_uri: RSA_SHA512,
                 digest_uri: SHA256,
-                signature_md: MessageDigest::sha512,
+                signature_md: Md::sha512,
+                signature_nid: Nid::SHA512,
                 sha1_digest: false,
             }),
             // Only reached for partners whose entry allows SHA-1; such a verifier may not
@@ -115,13 +125,15 @@ impl Algorithms {
             RSA_SHA1 => Ok(Self {
                 signature_uri: RSA_SHA1,
                 digest_uri: SHA1,
-                signature_md: MessageDigest::sha1,
+                signature_md: Md::sha1,
+                signature_nid: Nid::SHA1,
                 sha1_digest: true,
             }),
             other => Err(SignError(format!("signature method {other} not supported"))),
         }
     }
 
+    /// The reference digest of `parts` (the signed element's bytes, in order).
     fn digest(&self, parts: &[&str]) -> Vec<u8> {
         if self.sha1_digest {
             let mut h = openssl::sha::Sha1::new();
@@ -133,30 +145,122 @@ impl Algorithms {
             h.finish().to_vec()
         }
     }
+
+    /// The signature's digest of `parts` (`SignedInfo`'s canonical form).
+    fn signature_digest(&self, parts: &[&str]) -> Vec<u8> {
+        match self.signature_nid {
+            Nid::SHA512 => {
+                let mut h = openssl::sha::Sha512::new();
+                parts.iter().for_each(|p| h.update(p.as_bytes()));
+                h.finish().to_vec()
+            }
+            Nid::SHA1 => {
+                let mut h = openssl::sha::Sha1::new();
+                parts.iter().for_each(|p| h.update(p.as_bytes()));
+                h.finish().to_vec()
+            }
+            _ => {
+                let mut h = openssl::sha::Sha256::new();
+                parts.iter().for_each(|p| h.update(p.as_bytes()));
+                h.finish().to_vec()
+            }
+        }
+    }
 }
 
-/// `SignedInfo`'s content after its start tag (the same bytes in the document and in its
-/// canonical form).
-fn signed_info_body(alg: &Algorithms, id: &str, digest_b64: &str) -> String {
-    format!(
-        "<ds:CanonicalizationMethod Algorithm=\"{EXC_C14N}\"></ds:CanonicalizationMethod>\
-<ds:SignatureMethod Algorithm=\"{method}\"></ds:SignatureMethod>\
-<ds:Reference URI=\"#{id}\"><ds:Transforms>\
-<ds:Transform Algorithm=\"{ENVELOPED}\"></ds:Transform>\
-<ds:Transform Algorithm=\"{EXC_C14N}\"><ec:InclusiveNamespaces xmlns:ec=\"{EXC_C14N}\" PrefixList=\"xs\"></ec:InclusiveNamespaces></ds:Transform>\
-</ds:Transforms><ds:DigestMethod Algorithm=\"{digest}\"></ds:DigestMethod>\
-<ds:DigestValue>{digest_b64}</ds:DigestValue></ds:Reference></ds:SignedInfo>",
-        method = alg.signature_uri,
-        digest = alg.digest_uri,
-        id = attr_value(id),
-    )
+/// Appends `SignedInfo`'s content after its start tag (the same bytes in the document and
+/// in its canonical form).
+fn push_signed_info_body(out: &mut String, alg: &Algorithms, id: &str, digest_b64: &str) {
+    for part in [
+        "<ds:CanonicalizationMethod Algorithm=\"",
+        EXC_C14N,
+        "\"></ds:CanonicalizationMethod><ds:SignatureMethod Algorithm=\"",
+        alg.signature_uri,
+        "\"></ds:SignatureMethod><ds:Reference URI=\"#",
+        &attr_value(id),
+        "\"><ds:Transforms><ds:Transform Algorithm=\"",
+        ENVELOPED,
+        "\"></ds:Transform><ds:Transform Algorithm=\"",
+        EXC_C14N,
+        "\"><ec:InclusiveNamespaces xmlns:ec=\"",
+        EXC_C14N,
+        "\" PrefixList=\"xs\"></ec:InclusiveNamespaces></ds:Transform></ds:Transforms><ds:DigestMethod Algorithm=\"",
+        alg.digest_uri,
+        "\"></ds:DigestMethod><ds:DigestValue>",
+        digest_b64,
+        "</ds:DigestValue></ds:Reference></ds:SignedInfo>",
+    ] {
+        out.push_str(part);
+    }
 }
 
-/// The key and certificate that sign, and the signature method (a URI of
-/// `SignatureAlgorithm`).
+/// Signing contexts kept per key and digest, at most this many each (one per worker is
+/// enough; more only when signatures run on other threads at the same time).
+const READY_CONTEXTS: usize = 8;
+
+/// The IdP's signing key, with its certificate as `KeyInfo` carries it (base64, made once)
+/// and initialised RSA signing contexts ready for use. `EVP_PKEY_sign` may be called again
+/// on an initialised context: openssl's `Signer` made a new one per signature (algorithm
+/// fetches) and copied it again at the end, several µs per response.
+pub struct SigningKey {
+    key: PKey<Private>,
+    cert_b64: String,
+    ready: Mutex<Vec<(Nid, PkeyCtx<Private>)>>,
+}
+
+impl SigningKey {
+    pub fn new(key: PKey<Private>, cert_der: &[u8]) -> Self {
+        Self {
+            key,
+            cert_b64: base64::engine::general_purpose::STANDARD.encode(cert_der),
+            ready: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn key(&self) -> &PKey<Private> {
+        &self.key
+    }
+
+    fn ready(&self) -> std::sync::MutexGuard<'_, Vec<(Nid, PkeyCtx<Private>)>> {
+        self.ready
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// PKCS#1 v1.5 signature of `digest`, made with `md` (whose DigestInfo is signed): the
+    /// same bytes as `Signer` over the undigested data.
+    fn sign_digest(&self, alg: &Algorithms, digest: &[u8]) -> Result<Vec<u8>, ErrorStack> {
+        let nid = alg.signature_nid;
+        let kept = {
+            let mut ready = self.ready();
+            let at = ready.iter().position(|(n, _)| *n == nid);
+            at.map(|i| ready.swap_remove(i).1)
+        };
+        let mut ctx = match kept {
+            Some(ctx) => ctx,
+            None => {
+                let mut ctx = PkeyCtx::new(&self.key)?;
+                ctx.sign_init()?;
+                ctx.set_rsa_padding(Padding::PKCS1)?;
+                ctx.set_signature_md((alg.signature_md)())?;
+                ctx
+            }
+        };
+        let mut sig = vec![0u8; ctx.sign(digest, None)?];
+        let len = ctx.sign(digest, Some(&mut sig))?;
+        sig.truncate(len);
+        // A context that failed is dropped, not kept.
+        let mut ready = self.ready();
+        if ready.iter().filter(|(n, _)| *n == nid).count() < READY_CONTEXTS {
+            ready.push((nid, ctx));
+        }
+        Ok(sig)
+    }
+}
+
+/// The key that signs, and the signature method (a URI of `SignatureAlgorithm`).
 pub struct Key<'a> {
-    pub key: &'a PKey<Private>,
-    pub cert_der: &'a [u8],
+    pub key: &'a SigningKey,
     pub algorithm: &'a str,
 }
 
@@ -169,25 +273,31 @@ pub fn enveloped_signature(
     tail: &str,
     key: &Key<'_>,
 ) -> Result<String, SignError> {
-    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let b64 = base64::engine::general_purpose::STANDARD;
     let alg = Algorithms::for_method(key.algorithm)?;
-    let body = signed_info_body(&alg, id, &b64(&alg.digest(&[head, tail])));
-    let fail = |e: openssl::error::ErrorStack| SignError(format!("RSA signature: {e}"));
-    let mut signer = openssl::sign::Signer::new((alg.signature_md)(), key.key).map_err(fail)?;
+    let mut body = String::with_capacity(1024);
+    push_signed_info_body(&mut body, &alg, id, &b64.encode(alg.digest(&[head, tail])));
     // SignedInfo's canonical form as an apex: the `xmlns:ds` its ancestor declares.
-    signer
-        .update(format!("<ds:SignedInfo xmlns:ds=\"{DSIG_NS}\">").as_bytes())
-        .map_err(fail)?;
-    signer.update(body.as_bytes()).map_err(fail)?;
-    let value = signer.sign_to_vec().map_err(fail)?;
-    Ok(format!(
-        "<ds:Signature xmlns:ds=\"{DSIG_NS}\"><ds:SignedInfo>{body}\
-<ds:SignatureValue>{}</ds:SignatureValue>\
-<ds:KeyInfo><ds:X509Data><ds:X509Certificate>{}</ds:X509Certificate></ds:X509Data></ds:KeyInfo>\
-</ds:Signature>",
-        b64(&value),
-        b64(key.cert_der),
-    ))
+    let apex = ["<ds:SignedInfo xmlns:ds=\"", DSIG_NS, "\">", &body];
+    let value = key
+        .key
+        .sign_digest(&alg, &alg.signature_digest(&apex))
+        .map_err(|e| SignError(format!("RSA signature: {e}")))?;
+    let mut out = String::with_capacity(body.len() + key.key.cert_b64.len() + 700);
+    for part in [
+        "<ds:Signature xmlns:ds=\"",
+        DSIG_NS,
+        "\"><ds:SignedInfo>",
+        &body,
+    ] {
+        out.push_str(part);
+    }
+    out.push_str("<ds:SignatureValue>");
+    b64.encode_string(&value, &mut out);
+    out.push_str("</ds:SignatureValue><ds:KeyInfo><ds:X509Data><ds:X509Certificate>");
+    out.push_str(&key.key.cert_b64);
+    out.push_str("</ds:X509Certificate></ds:X509Data></ds:KeyInfo></ds:Signature>");
+    Ok(out)
 }
 
 #[cfg(test)]

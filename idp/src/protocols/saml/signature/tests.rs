@@ -10,7 +10,7 @@ use openssl::pkey::{PKey, Private};
 use openssl::x509::X509;
 use time::macros::datetime;
 
-use super::{attr_value, text, xml_chars_ok};
+use super::{attr_value, text, xml_chars_ok, SigningKey};
 use crate::protocols::saml::response::{self, AssertionData, Signing};
 use crate::release::Released;
 use federation_metadata::model::{NameFormat, NameIdFormat, SignatureAlgorithm};
@@ -68,8 +68,7 @@ fn data(attributes: Vec<(Released, &'static str)>) -> AssertionData {
 fn signing(sign_assertion: bool, sign_response: bool, algorithm: &'static str) -> Signing {
     let (key, cert) = idp();
     Signing {
-        key: key.clone(),
-        cert_der: cert.to_der().unwrap(),
+        key: std::sync::Arc::new(SigningKey::new(key.clone(), &cert.to_der().unwrap())),
         algorithm,
         sign_assertion,
         sign_response,
@@ -401,4 +400,47 @@ fn unwritable_values_are_left_out_before_the_audit_names_them() {
     assert_eq!(names, ["mail", "empty", "cn"]);
     assert_eq!(kept[0].0.values, ["lea@example.org"]);
     assert_eq!(kept[2].0.values, ["Léa 🎓"]);
+}
+
+/// Signs with every method through `k`'s kept contexts and checks each against `Signer`.
+fn signs_as_signer(k: &SigningKey, round: usize) {
+    use openssl::hash::MessageDigest;
+    let methods = [
+        (super::RSA_SHA1, MessageDigest::sha1()),
+        (
+            federation_metadata::xmlsig::RSA_SHA256,
+            MessageDigest::sha256(),
+        ),
+        (super::RSA_SHA512, MessageDigest::sha512()),
+    ];
+    for (uri, md) in methods {
+        let alg = super::Algorithms::for_method(uri).unwrap();
+        let data = format!("<ds:SignedInfo>round {round} of {uri}</ds:SignedInfo>");
+        let ours = k
+            .sign_digest(&alg, &alg.signature_digest(&[&data[..9], &data[9..]]))
+            .unwrap();
+        let mut signer = openssl::sign::Signer::new(md, &idp().0).unwrap();
+        signer.update(data.as_bytes()).unwrap();
+        assert_eq!(ours, signer.sign_to_vec().unwrap(), "{uri}, round {round}");
+    }
+}
+
+/// The kept signing contexts give exactly `Signer`'s PKCS#1 v1.5 signatures (deterministic)
+/// for every method, again and again on the same context, and from other threads at once.
+#[test]
+fn kept_contexts_sign_as_signer_does() {
+    let (key, cert) = idp();
+    let k = std::sync::Arc::new(SigningKey::new(key.clone(), &cert.to_der().unwrap()));
+    for round in 0..3 {
+        signs_as_signer(&k, round);
+    }
+    assert_eq!(k.ready().len(), 3, "one context kept per method");
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let k = k.clone();
+            std::thread::spawn(move || (0..3).for_each(|r| signs_as_signer(&k, 10 * t + r)))
+        })
+        .collect();
+    threads.into_iter().for_each(|t| t.join().unwrap());
+    assert!(k.ready().len() <= 3 * super::READY_CONTEXTS);
 }
