@@ -12,7 +12,9 @@
 //! accept) for the SP's registered encryption certificate only.
 
 use base64::Engine as _;
-use openssl::pkey::{PKey, Private, Public};
+use std::sync::Arc;
+
+use openssl::pkey::{PKey, Public};
 use time::OffsetDateTime;
 
 use super::error::Status;
@@ -47,8 +49,7 @@ pub struct AssertionData {
 
 /// How the Response is signed, and the assertion encrypted (per the SP's registry entry).
 pub struct Signing {
-    pub key: PKey<Private>,
-    pub cert_der: Vec<u8>,
+    pub key: Arc<signature::SigningKey>,
     /// The SignatureMethod URI (RSA-SHA256 by default; the digest is SHA-256, or SHA-1 with
     /// RSA-SHA1).
     pub algorithm: &'static str,
@@ -63,7 +64,6 @@ impl Signing {
     fn key(&self) -> signature::Key<'_> {
         signature::Key {
             key: &self.key,
-            cert_der: &self.cert_der,
             algorithm: self.algorithm,
         }
     }
@@ -84,17 +84,27 @@ const GCM_TAG_LEN: usize = 16;
 #[error("SAML response not signed: {0}")]
 pub struct SignError(pub String);
 
+/// `t` as SAML's `xs:dateTime` in UTC, to the second: `2026-11-27T08:00:00Z` (years 0 to
+/// 9999; written digit by digit, seven of these go into every response).
 pub fn instant(t: OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    let mut out = *b"0000-00-00T00:00:00Z";
+    let year = u32::try_from(t.year().clamp(0, 9999)).unwrap_or(0);
+    let fields = [
+        (0, 4, year),
+        (5, 2, u32::from(u8::from(t.month()))),
+        (8, 2, u32::from(t.day())),
+        (11, 2, u32::from(t.hour())),
+        (14, 2, u32::from(t.minute())),
+        (17, 2, u32::from(t.second())),
+    ];
+    for (at, width, mut value) in fields {
+        for i in (at..at + width).rev() {
+            out[i] = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+    }
+    out.iter().map(|&b| char::from(b)).collect()
 }
 
 /// A new XML ID (starts with a letter or `_`, as NCName wants).
@@ -392,19 +402,34 @@ pub fn post_form_of(
     text: &str,
 ) -> String {
     let e = crate::protocols::cas::url::html_escape;
-    let encoded = base64::engine::general_purpose::STANDARD.encode(xml.as_bytes());
-    let relay = relay_state
-        .map(|r| {
-            format!(
-                "<input type=\"hidden\" name=\"RelayState\" value=\"{}\">\n",
-                e(r)
-            )
-        })
-        .unwrap_or_default();
-    format!(
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>SAML</title></head><body>\n<form method=\"post\" action=\"{}\">\n<input type=\"hidden\" name=\"{field}\" value=\"{encoded}\">\n{relay}<p>{text}</p>\n<button type=\"submit\">Continuer / Continue</button>\n</form>\n<script>{SUBMIT_SCRIPT}</script>\n</body></html>\n",
-        e(to)
-    )
+    // One buffer, the base64 written straight into it (the page is about 7 kB).
+    let mut page = String::with_capacity(xml.len() / 3 * 4 + to.len() + 1024);
+    for part in [
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>SAML</title></head><body>\n<form method=\"post\" action=\"",
+        &e(to),
+        "\">\n<input type=\"hidden\" name=\"",
+        field,
+        "\" value=\"",
+    ] {
+        page.push_str(part);
+    }
+    base64::engine::general_purpose::STANDARD.encode_string(xml.as_bytes(), &mut page);
+    page.push_str("\">\n");
+    if let Some(r) = relay_state {
+        page.push_str("<input type=\"hidden\" name=\"RelayState\" value=\"");
+        page.push_str(&e(r));
+        page.push_str("\">\n");
+    }
+    for part in [
+        "<p>",
+        text,
+        "</p>\n<button type=\"submit\">Continuer / Continue</button>\n</form>\n<script>",
+        SUBMIT_SCRIPT,
+        "</script>\n</body></html>\n",
+    ] {
+        page.push_str(part);
+    }
+    page
 }
 
 pub use crate::protocols::autopost::{post_csp, post_csp_framed_by, SUBMIT_SCRIPT};

@@ -542,8 +542,7 @@ fn response_is_signed_and_verifies() {
     let data = assertion_at(now, "_n", "a<b");
     let cert = c.clone();
     let signing = response::Signing {
-        key: k,
-        cert_der: c.to_der().unwrap(),
+        key: std::sync::Arc::new(signature::SigningKey::new(k, &c.to_der().unwrap())),
         sign_assertion: true,
         sign_response: true,
         algorithm: federation_metadata::xmlsig::RSA_SHA256,
@@ -636,8 +635,10 @@ fn encrypted_assertion_decrypts_to_the_signed_assertion() {
     let now = datetime!(2026-01-01 10:00 UTC);
     let data = assertion_at(now, "_secret_name_id", "lea.secret");
     let signing = response::Signing {
-        key: idp_key,
-        cert_der: idp_cert.to_der().unwrap(),
+        key: std::sync::Arc::new(signature::SigningKey::new(
+            idp_key,
+            &idp_cert.to_der().unwrap(),
+        )),
         sign_assertion: true,
         sign_response: true,
         algorithm: federation_metadata::xmlsig::RSA_SHA256,
@@ -930,5 +931,74 @@ fn assertion_at(now: time::OffsetDateTime, name_id: &str, uid: &str) -> response
             },
             federation_metadata::model::NameFormat::Basic.urn(),
         )],
+    }
+}
+
+/// `instant` writes what `format!` wrote before it was made digit by digit, whatever the
+/// date (offsets converted to UTC, years below 1000 zero-padded).
+#[test]
+fn instants_are_xs_datetime_in_utc() {
+    let by_format = |t: time::OffsetDateTime| {
+        let t = t.to_offset(time::UtcOffset::UTC);
+        format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        )
+    };
+    let mut t = datetime!(0987-01-01 00:00:00 +02:00);
+    let end = datetime!(2100-12-31 23:59:59 UTC);
+    let mut seen = 0;
+    while t < end {
+        assert_eq!(response::instant(t), by_format(t));
+        // An odd step, so that every field takes many values.
+        t += time::Duration::seconds(86_400 * 37 + 3_671 + 7);
+        seen += 1;
+    }
+    assert!(seen > 10_000);
+    assert_eq!(
+        response::instant(datetime!(2026-11-27 09:05:07.999 +01:00)),
+        "2026-11-27T08:05:07Z"
+    );
+}
+
+/// The POST page, now written into one buffer, is the page `format!` used to write.
+#[test]
+fn post_page_is_unchanged() {
+    use base64::Engine as _;
+    let former = |field: &str, to: &str, xml: &str, relay: Option<&str>, text: &str| {
+        let e = crate::protocols::cas::url::html_escape;
+        let encoded = base64::engine::general_purpose::STANDARD.encode(xml.as_bytes());
+        let relay = relay
+            .map(|r| {
+                format!(
+                    "<input type=\"hidden\" name=\"RelayState\" value=\"{}\">\n",
+                    e(r)
+                )
+            })
+            .unwrap_or_default();
+        format!(
+            "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>SAML</title></head><body>\n<form method=\"post\" action=\"{}\">\n<input type=\"hidden\" name=\"{field}\" value=\"{encoded}\">\n{relay}<p>{text}</p>\n<button type=\"submit\">Continuer / Continue</button>\n</form>\n<script>{}</script>\n</body></html>\n",
+            e(to),
+            response::SUBMIT_SCRIPT
+        )
+    };
+    for (to, xml, relay) in [
+        (
+            "https://sp.example/acs?a=1&b=\"2\"",
+            "<samlp:Response>é</samlp:Response>",
+            None,
+        ),
+        ("https://sp/acs", "x", Some("state <&> \"quoted\" 'single'")),
+        ("https://sp/acs", "", Some("")),
+    ] {
+        assert_eq!(
+            response::post_form_of("SAMLResponse", to, xml, relay, "Texte / Text"),
+            former("SAMLResponse", to, xml, relay, "Texte / Text")
+        );
     }
 }
