@@ -166,7 +166,8 @@ impl SessionService {
     }
 
     /// Records in the session that a service got a ticket or an assertion (`entry`, whose
-    /// form is the protocol's), for single logout; keeps the newest `max` entries. Atomic in
+    /// form is the protocol's), for single logout, unless the session already holds that
+    /// very entry; keeps the newest `max` entries. Atomic in
     /// the store (see [`SessionStore::add_service`]); nothing is recorded, and nothing
     /// brought back, when the session ended meanwhile.
     pub async fn add_service(
@@ -175,6 +176,12 @@ impl SessionService {
         entry: String,
         max: usize,
     ) -> Result<(), SessionError> {
+        // Already there (the same SP again, with the same NameID and SessionIndex): a
+        // duplicate would only push older services' entries out of the newest `max`, and
+        // those services would then miss the single logout.
+        if session.services.contains(&entry) {
+            return Ok(());
+        }
         // The caller's copy gives the TTL (it depends on the login time only): no second
         // read of the store.
         let ttl = self.ttl(session, self.clock.now());
@@ -303,6 +310,40 @@ mod tests {
         assert_eq!(
             session.services.last().map(String::as_str),
             Some("cas last")
+        );
+    }
+
+    /// The same entry again (an SP visited anew in the session) is not recorded twice, so
+    /// it does not push other services' entries out of the newest `max`.
+    #[tokio::test]
+    async fn an_entry_already_recorded_is_not_repeated() {
+        async fn current(s: &SessionService, id: &SessionId) -> SsoSession {
+            match s.resolve(id).await.unwrap() {
+                Resolved::Active(session) => *session,
+                _ => panic!("session gone"),
+            }
+        }
+        let (s, _, _) = service();
+        let a = s.start(&person(), "ip", None).await.unwrap();
+        s.add_service(&a, "cas other".into(), 3).await.unwrap();
+        for _ in 0..5 {
+            let now = current(&s, &a.id).await;
+            s.add_service(&now, "saml gar _i f _n https://gar".into(), 3)
+                .await
+                .unwrap();
+        }
+        assert_eq!(
+            current(&s, &a.id).await.services,
+            ["cas other", "saml gar _i f _n https://gar"]
+        );
+        let now = current(&s, &a.id).await;
+        s.add_service(&now, "saml gar _j f _n https://gar".into(), 3)
+            .await
+            .unwrap();
+        assert_eq!(
+            current(&s, &a.id).await.services.len(),
+            3,
+            "a different entry is recorded"
         );
     }
 
