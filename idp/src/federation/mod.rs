@@ -114,10 +114,7 @@ impl LoadedRegistry {
 
 /// Lowercase hex SHA-1 of `s` (MDQ's `{sha1}` identifiers).
 pub fn sha1_hex(s: &str) -> String {
-    openssl::sha::sha1(s.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(openssl::sha::sha1(s.as_bytes()))
 }
 
 /// One configured trust domain and the registry in force for it.

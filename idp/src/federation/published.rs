@@ -45,8 +45,7 @@ fn document_id(now: OffsetDateTime) -> String {
     let mut random = [0u8; 8];
     // Only needs to be distinct; an RNG failure leaves zeros, still a valid ID.
     let _ = openssl::rand::rand_bytes(&mut random);
-    let hex: String = random.iter().map(|b| format!("{b:02x}")).collect();
-    format!("_md{}{hex}", now.unix_timestamp())
+    format!("_md{}{}", now.unix_timestamp(), hex::encode(random))
 }
 
 impl Publisher {

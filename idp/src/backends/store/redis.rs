@@ -79,10 +79,7 @@ fn millis(ttl: Duration) -> u64 {
 }
 
 fn hash_hex(secret: &str) -> String {
-    openssl::sha::sha256(secret.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(openssl::sha::sha256(secret.as_bytes()))
 }
 
 impl RedisStores {
