@@ -135,10 +135,25 @@ struct Run {
 /// Phase 1: as fast as the connections go. Returns responses per second, and the share of
 /// the phase during which the server's core was busy with the server.
 fn full_load(addr: SocketAddr, cookies: &[String], count: usize) -> anyhow::Result<(f64, f64)> {
+    full_load_at(addr, "/saml/sso", cookies, count)
+}
+
+/// [`full_load`] with the same requests sent to `path` instead of `/saml/sso`.
+fn full_load_at(
+    addr: SocketAddr,
+    path: &str,
+    cookies: &[String],
+    count: usize,
+) -> anyhow::Result<(f64, f64)> {
     let each = count / cookies.len();
     let work: Vec<Vec<String>> = cookies
         .iter()
-        .map(|_| paths(each))
+        .map(|_| {
+            let p = paths(each)?;
+            Ok(p.into_iter()
+                .map(|q| q.replacen("/saml/sso", path, 1))
+                .collect())
+        })
         .collect::<anyhow::Result<_>>()?;
     let cpu0 = server_cpu();
     let started = Instant::now();
@@ -366,9 +381,9 @@ fn breakdown() -> anyhow::Result<()> {
         Ok(())
     })?;
     let data = assertion_data();
+    let signing_key = std::sync::Arc::new(signature::SigningKey::new(key.clone(), &cert_der));
     let signing = response::Signing {
-        key: key.clone(),
-        cert_der: cert_der.clone(),
+        key: signing_key.clone(),
         algorithm: federation_metadata::xmlsig::RSA_SHA256,
         sign_assertion: true,
         sign_response: false,
@@ -391,8 +406,7 @@ fn breakdown() -> anyhow::Result<()> {
         Ok(())
     })?;
     let sig_key = signature::Key {
-        key: &key,
-        cert_der: &cert_der,
+        key: &signing_key,
         algorithm: federation_metadata::xmlsig::RSA_SHA256,
     };
     let head = "<saml:Assertion>".repeat(20);
@@ -428,18 +442,83 @@ fn serve(workers: usize) -> anyhow::Result<()> {
     let mut settings = common::settings(tmp.path(), workers);
     idp::cli::demo::prepare_federation(&mut settings)?;
     let (server, addr) = common::start_server(&settings)?;
+    let (bare, bare_addr) = bare_signature_server()?;
     let mut out = std::io::stdout().lock();
-    writeln!(out, "ADDR {addr}")?;
+    writeln!(out, "ADDR {addr} {bare_addr}")?;
     out.flush()?;
     drop(out);
     let mut rest = Vec::new();
     std::io::stdin().read_to_end(&mut rest)?;
     server.stop();
+    drop(bare.stop(false));
     Ok(())
 }
 
+/// The same size of answer as the SSO hop's page (bytes).
+const BARE_PAGE: usize = 6_902;
+
+/// A server doing nothing but what every SSO response needs at the least: one RSA-2048
+/// signature with the IdP's signer (`signature::SigningKey`, the digest of a 40-byte
+/// element, SignedInfo, base64) and a 6.9 kB page, on the same HTTP stack (actix-web, one
+/// worker, this process's core), for the same requests. Its rate is the ceiling of the
+/// per-core ratio for any IdP on this stack, client and machine.
+fn bare_signature_server() -> anyhow::Result<(actix_web::dev::ServerHandle, SocketAddr)> {
+    use actix_web::{web, App, HttpResponse, HttpServer};
+    let key = openssl::pkey::PKey::from_rsa(openssl::rsa::Rsa::generate(2048)?)?;
+    let cert_der = b"not a certificate: only its base64 is copied into the signature".to_vec();
+    let signer = std::sync::Arc::new(signature::SigningKey::new(key, &cert_der));
+    // Shaped so that the driver's check of an SSO answer passes.
+    let head = "<form><input type=\"hidden\" name=\"SAMLResponse\" value=\"";
+    let page = std::sync::Arc::new(format!(
+        "{head}{}\"></form>",
+        "x".repeat(BARE_PAGE - head.len() - 9)
+    ));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let server = HttpServer::new(move || {
+                let (signer, page) = (signer.clone(), page.clone());
+                App::new().default_service(web::to(move || {
+                    let (signer, page) = (signer.clone(), page.clone());
+                    async move {
+                        let key = signature::Key {
+                            key: &signer,
+                            algorithm: federation_metadata::xmlsig::RSA_SHA256,
+                        };
+                        match signature::enveloped_signature("_b", "<e ID=\"_b\">", "</e>", &key) {
+                            Ok(_) => HttpResponse::Ok()
+                                .content_type("text/html; charset=utf-8")
+                                .body(page.as_str().to_owned()),
+                            Err(_) => HttpResponse::InternalServerError().finish(),
+                        }
+                    }
+                }))
+            })
+            .workers(1)
+            .disable_signals()
+            .listen(listener);
+            match server {
+                Ok(server) => {
+                    let running = server.run();
+                    let _ = tx.send(Some(running.handle()));
+                    let _ = running.await;
+                }
+                Err(_) => {
+                    let _ = tx.send(None);
+                }
+            }
+        });
+    });
+    let handle = rx
+        .recv()?
+        .ok_or_else(|| anyhow!("the bare signature server did not start"))?;
+    Ok((handle, addr))
+}
+
 /// This example again, as the server, under `taskset -c 0`: the child and its address.
-fn spawn_server() -> anyhow::Result<(Child, SocketAddr)> {
+fn spawn_server() -> anyhow::Result<(Child, SocketAddr, SocketAddr)> {
     let mut child = Command::new("taskset")
         .args(["-c", SERVER_CORE])
         .arg(std::env::current_exe()?)
@@ -451,12 +530,16 @@ fn spawn_server() -> anyhow::Result<(Child, SocketAddr)> {
     let stdout = child.stdout.take().ok_or(anyhow!("no stdout"))?;
     let mut line = String::new();
     BufReader::new(stdout).read_line(&mut line)?;
-    let addr = line
+    let addrs: Vec<SocketAddr> = line
         .strip_prefix("ADDR ")
         .ok_or_else(|| anyhow!("the server process said {line:?}"))?
-        .trim()
-        .parse()?;
-    Ok((child, addr))
+        .split_whitespace()
+        .map(str::parse)
+        .collect::<Result<_, _>>()?;
+    let [addr, bare] = addrs[..] else {
+        bail!("the server process said {line:?}");
+    };
+    Ok((child, addr, bare))
 }
 
 /// Every thread of this process (and those it starts later) on the driver's core.
@@ -495,7 +578,7 @@ fn main() -> anyhow::Result<()> {
         bail!("needs two cores: one for the server, one for the driver");
     }
     pin_self()?;
-    let (mut child, addr) = spawn_server()?;
+    let (mut child, addr, bare) = spawn_server()?;
     let hz = Command::new("getconf")
         .arg("CLK_TCK")
         .output()
@@ -503,7 +586,7 @@ fn main() -> anyhow::Result<()> {
         .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
         .unwrap_or(100.0);
     SERVER.get_or_init(|| (child.id(), hz));
-    let result = drive(addr, child.id(), per_run, threads, paced_secs);
+    let result = drive(addr, bare, child.id(), per_run, threads, paced_secs);
     // Closing its stdin stops the server.
     drop(child.stdin.take());
     child.wait()?;
@@ -513,6 +596,7 @@ fn main() -> anyhow::Result<()> {
 
 fn drive(
     addr: SocketAddr,
+    bare: SocketAddr,
     server_pid: u32,
     per_run: usize,
     threads: usize,
@@ -604,6 +688,29 @@ per-core ratio {:.3}; paced at {:.0}/s (achieved {:.0}/s): p50 {:.3} ms, p99 {:.
             .collect::<Vec<_>>()
             .join(" / "),
         1e6 / floor,
+    );
+    // The ceiling: one signature and the page, nothing else (same requests and cookies).
+    let bares: Vec<(f64, f64)> = (0..3)
+        .map(|_| -> anyhow::Result<(f64, f64)> {
+            let (per_s, _) = full_load_at(bare, "/bare", &cookies, per_run)?;
+            Ok((per_s, openssl_speed()?))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let bare_ratio = median(bares.iter().map(|(r, s)| r / s).collect(), f64::total_cmp);
+    println!(
+        "ceiling: one RSA signature + a {BARE_PAGE}-byte page and nothing else, same stack: {} responses/s; ratios {} (median {bare_ratio:.3}); \
+the SAML hop reaches {:.1}% of it",
+        bares
+            .iter()
+            .map(|(r, _)| format!("{r:.0}"))
+            .collect::<Vec<_>>()
+            .join(" / "),
+        bares
+            .iter()
+            .map(|(r, s)| format!("{:.3}", r / s))
+            .collect::<Vec<_>>()
+            .join(" / "),
+        100.0 * ratio / bare_ratio,
     );
     Ok(())
 }
