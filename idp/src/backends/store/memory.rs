@@ -1,7 +1,9 @@
 //! In-memory session, counter and ticket stores for a single node. Entries carry their own expiry
-//! and are swept as the map grows, so an idle server does not keep dead sessions forever.
+//! and expired ones are removed as writes come, a few per write, so that dead sessions,
+//! tickets and replay keys are not kept forever.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -11,19 +13,25 @@ use time::OffsetDateTime;
 use crate::model::{SessionId, SsoSession};
 use crate::ports::{BackendError, CounterStore, SessionStore, TicketStore};
 
-/// A map whose entries expire, swept every `SWEEP_EVERY` writes.
+/// A map whose entries expire. Expiries are also kept in a min-heap, so that each write
+/// removes a few of the entries that have run out instead of the whole map being scanned
+/// now and then: the replay cache holds every request ID of the last minutes (about a
+/// million at a few thousand requests per second), and each such scan took milliseconds.
 struct ExpiringMap<V> {
     entries: HashMap<String, (V, Instant)>,
-    writes: u64,
+    /// (expiry, key) as last written. An entry whose expiry was moved later since (a
+    /// session touched) is put back with its new expiry when its old one comes up.
+    expiries: BinaryHeap<Reverse<(Instant, String)>>,
 }
 
-const SWEEP_EVERY: u64 = 1024;
+/// Expired entries removed at most per write: each write adds at most one to the heap.
+const SWEEP_PER_WRITE: usize = 8;
 
 impl<V> ExpiringMap<V> {
     fn new() -> Self {
         Self {
             entries: HashMap::new(),
-            writes: 0,
+            expiries: BinaryHeap::new(),
         }
     }
 
@@ -43,11 +51,34 @@ impl<V> ExpiringMap<V> {
     }
 
     fn insert(&mut self, key: String, value: V, expires: Instant, now: Instant) {
-        self.writes += 1;
-        if self.writes % SWEEP_EVERY == 0 {
-            self.entries.retain(|_, (_, exp)| *exp > now);
+        self.sweep(now);
+        match self.entries.insert(key.clone(), (value, expires)) {
+            Some((_, before)) if before == expires => {}
+            _ => self.expiries.push(Reverse((expires, key))),
         }
-        self.entries.insert(key, (value, expires));
+    }
+
+    /// Removes up to `SWEEP_PER_WRITE` entries that have expired by `now`.
+    fn sweep(&mut self, now: Instant) {
+        for _ in 0..SWEEP_PER_WRITE {
+            if !matches!(self.expiries.peek(), Some(Reverse((exp, _))) if *exp <= now) {
+                return;
+            }
+            let Some(Reverse((_, key))) = self.expiries.pop() else {
+                return;
+            };
+            match self.entries.get(&key) {
+                Some((_, exp)) if *exp <= now => {
+                    self.entries.remove(&key);
+                }
+                Some((_, exp)) => {
+                    let later = *exp;
+                    self.expiries.push(Reverse((later, key)));
+                }
+                // Taken or reset meanwhile.
+                None => {}
+            }
+        }
     }
 }
 
@@ -223,6 +254,43 @@ mod tests {
             last_seen: time::OffsetDateTime::UNIX_EPOCH,
             services: vec![],
         }
+    }
+
+    /// Expired entries go as writes come (a few per write), with no scan of the map; an
+    /// entry whose expiry was moved later stays until its new expiry; rewriting an entry
+    /// with the same expiry (a counter hit) adds nothing to the heap.
+    #[test]
+    fn expired_entries_go_as_writes_come() {
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let mut m = ExpiringMap::new();
+        for i in 0..1000 {
+            m.insert(format!("old{i}"), i, at(1), t0);
+        }
+        m.insert("kept".into(), 0, at(1), t0);
+        // Moved later in place, as `touch` does.
+        if let Some((_, exp)) = m.live_mut("kept", t0) {
+            *exp = at(5);
+        }
+        for _ in 0..100 {
+            m.insert("counter".into(), 7, at(9), t0);
+        }
+        assert_eq!(m.expiries.len(), 1002, "one heap entry per key and expiry");
+        for i in 0..200 {
+            m.insert(format!("new{i}"), i, at(10), at(2));
+        }
+        assert!(m.live("kept", at(2)).is_some());
+        assert!(
+            m.entries.keys().all(|k| !k.starts_with("old")),
+            "all expired ones removed"
+        );
+        assert_eq!(m.entries.len(), 202);
+        m.insert("later".into(), 0, at(20), at(6));
+        assert!(
+            !m.entries.contains_key("kept"),
+            "gone once its new expiry passed"
+        );
+        assert_eq!(m.entries.len(), 202);
     }
 
     #[tokio::test]
