@@ -12,9 +12,10 @@
 //! What each kind checks next (Version, Destination, IssueInstant, ACS, NameIDPolicy...) and
 //! how it answers a refusal (error page or SAML status) stays with its caller.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use federation_metadata::model::SamlSettings;
+use federation_metadata::model::Service;
 
 use super::error::Refusal;
 use super::logout::LogoutRequest;
@@ -88,8 +89,8 @@ pub struct Received<M> {
     pub message: M,
     /// The Issuer: the SP's entityID.
     pub issuer: String,
-    /// The SP's registry entry, as in force when the request arrived.
-    pub sp: SamlSettings,
+    /// The SP's registry entry, as in force when the request arrived (a SAML service).
+    pub service: Arc<Service>,
     pub relay_state: Option<String>,
     /// A signature was present and verified (an unsigned request only gets here when
     /// neither the kind, the SP's entry nor `saml.require_signed_requests` needs one).
@@ -190,8 +191,7 @@ impl Saml {
         };
         let sp = service
             .saml()
-            .ok_or_else(|| page(Refusal::page("not a SAML service")))?
-            .clone();
+            .ok_or_else(|| page(Refusal::page("not a SAML service")))?;
         let signed = verify_signature(
             xml,
             redirect_sig,
@@ -211,7 +211,7 @@ impl Saml {
         Ok(Received {
             message,
             issuer,
-            sp,
+            service,
             relay_state,
             signed,
         })

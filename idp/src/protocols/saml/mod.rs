@@ -390,13 +390,15 @@ impl Saml {
         let inbound::Received {
             message: req,
             issuer,
-            sp,
+            service,
             relay_state,
             signed,
         } = self
             .receive_signed::<AuthnRequest>(incoming, sp_name)
             .await?;
-        let sp = &sp;
+        let Some(sp) = service.saml() else {
+            return Err(page(Refusal::page("not a SAML service")));
+        };
         let now = self.clock.now();
         // An unsupported binding is answered once the request itself is known valid (below).
         let (acs, unsupported) = match select_acs(
