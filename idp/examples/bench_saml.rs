@@ -54,6 +54,11 @@ mod common;
 
 use common::{pick, Answer, Conn, MAX_PHASE};
 
+/// The allocator of the `idp` binary (`src/main.rs`), so that the server measured here is
+/// the production one.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// GAR's entity in the demo trust domain (assertions signed, RSA-SHA256).
 const SP: &str = "https://sp-auth.partenaire.gar.education.fr/demo";
 const PROTOCOL_NS: &str = "urn:oasis:names:tc:SAML:2.0:protocol";

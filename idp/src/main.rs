@@ -8,6 +8,11 @@ use clap::{Parser, Subcommand};
 use idp::cli;
 use idp::settings::Settings;
 
+/// mimalloc rather than glibc's allocator: a request allocates many small buffers, and
+/// malloc/free took 6-8% of the server's CPU on the SSO hop (BENCHMARKS.md, SAML SSO).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "idp", version, about = "Identity provider for ENT federations")]
 struct Cli {
