@@ -20,7 +20,9 @@
 //!    -seconds 5 -multi 1 rsa2048`, its RSA-2048 sign/s.
 //!
 //! Per-core ratio = responses/s ÷ openssl's sign/s, both on core 0. Three runs; prints each
-//! and the medians. Then a breakdown on the driver's core, one thread: a bare RSA-2048
+//! and the medians. Then, on the same server process and core, the HTTP floor (`GET
+//! /healthz`) and the ceiling: a bare actix-web server answering the same requests with
+//! one RSA signature and a page of the same size, nothing else. Then a breakdown on the driver's core, one thread: a bare RSA-2048
 //! signature (`openssl::sign::Signer`, key loaded once), the IdP's signature of an assertion
 //! (`protocols::saml::signature`), a whole signed `build_response`, and, for comparison,
 //! libxmlsec1 (`federation_metadata::xmlsig::sign_enveloped`, the former path). Usage
