@@ -114,7 +114,11 @@ impl LoadedRegistry {
 
 /// Lowercase hex SHA-1 of `s` (MDQ's `{sha1}` identifiers).
 pub fn sha1_hex(s: &str) -> String {
-    hex::encode(openssl::sha::sha1(s.as_bytes()))
+    // The incremental API: OpenSSL 3's one-shot SHA1() fetches the algorithm by name on
+    // every call (a few µs; this runs on every SAML request, for its replay key).
+    let mut h = openssl::sha::Sha1::new();
+    h.update(s.as_bytes());
+    hex::encode(h.finish())
 }
 
 /// One configured trust domain and the registry in force for it.

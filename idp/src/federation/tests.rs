@@ -223,3 +223,16 @@ fn a_registry_by_url_is_fetched_then_revalidated_with_a_conditional_get() {
     // Not modified: nothing reloaded, nothing refused.
     assert_eq!(audit.events().len(), 1, "{:?}", audit.events());
 }
+
+/// The standard SHA-1 test vectors (FIPS 180 "abc" and the empty string), hex lower case.
+#[test]
+fn sha1_hex_is_sha1() {
+    assert_eq!(
+        super::sha1_hex("abc"),
+        "a9993e364706816aba3e25717850c26c9cd0d89d"
+    );
+    assert_eq!(
+        super::sha1_hex(""),
+        "da39a3ee5e6b4b0d3255bfef95601890afd80709"
+    );
+}

@@ -79,7 +79,11 @@ fn millis(ttl: Duration) -> u64 {
 }
 
 fn hash_hex(secret: &str) -> String {
-    hex::encode(openssl::sha::sha256(secret.as_bytes()))
+    // The incremental API: OpenSSL 3's one-shot SHA256() fetches the algorithm by name on
+    // every call (a few µs, on every store access).
+    let mut h = openssl::sha::Sha256::new();
+    h.update(secret.as_bytes());
+    hex::encode(h.finish())
 }
 
 impl RedisStores {
@@ -484,6 +488,15 @@ impl CounterStore for RedisCounterStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Keys are the SHA-256 of the secret in lower-case hex (the FIPS 180 "abc" vector).
+    #[test]
+    fn key_hash_is_sha256_hex() {
+        assert_eq!(
+            hash_hex("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
 
     #[test]
     fn ttls_never_round_to_zero_nor_overflow() {
