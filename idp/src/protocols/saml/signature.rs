@@ -15,12 +15,11 @@
 //! used for everything else: metadata, registries).
 
 use std::borrow::Cow;
-
-use base64::Engine as _;
 use std::sync::Mutex;
 
+use base64::Engine as _;
 use openssl::error::ErrorStack;
-use openssl::md::{Md, MdRef};
+use openssl::md::Md;
 use openssl::nid::Nid;
 use openssl::pkey::{PKey, Private};
 use openssl::pkey_ctx::PkeyCtx;
@@ -96,10 +95,10 @@ pub fn attr_value(s: &str) -> Cow<'_, str> {
 struct Algorithms {
     signature_uri: &'static str,
     digest_uri: &'static str,
+    /// The reference digest (of the signed element).
+    digest: Nid,
     /// The signature's own digest (of `SignedInfo`).
-    signature_md: fn() -> &'static MdRef,
-    signature_nid: Nid,
-    sha1_digest: bool,
+    signature: Nid,
 }
 
 impl Algorithms {
@@ -108,62 +107,47 @@ impl Algorithms {
             RSA_SHA256 => Ok(Self {
                 signature_uri: RSA_SHA256,
                 digest_uri: SHA256,
-                signature_md: Md::sha256,
-                signature_nid: Nid::SHA256,
-                sha1_digest: false,
+                digest: Nid::SHA256,
+                signature: Nid::SHA256,
             }),
             // The reference digest stays SHA-256, as libxmlsec1's template had it.
             RSA_SHA512 => Ok(Self {
                 signature_uri: RSA_SHA512,
                 digest_uri: SHA256,
-                signature_md: Md::sha512,
-                signature_nid: Nid::SHA512,
-                sha1_digest: false,
+                digest: Nid::SHA256,
+                signature: Nid::SHA512,
             }),
             // Only reached for partners whose entry allows SHA-1; such a verifier may not
             // know SHA-256 either.
             RSA_SHA1 => Ok(Self {
                 signature_uri: RSA_SHA1,
                 digest_uri: SHA1,
-                signature_md: Md::sha1,
-                signature_nid: Nid::SHA1,
-                sha1_digest: true,
+                digest: Nid::SHA1,
+                signature: Nid::SHA1,
             }),
             other => Err(SignError(format!("signature method {other} not supported"))),
         }
     }
+}
 
-    /// The reference digest of `parts` (the signed element's bytes, in order).
-    fn digest(&self, parts: &[&str]) -> Vec<u8> {
-        if self.sha1_digest {
+/// The `nid` hash (SHA-1, SHA-512, else SHA-256) of `parts` in order, through OpenSSL's
+/// incremental API (its one-shot functions fetch the algorithm by name on every call).
+fn hash(nid: Nid, parts: &[&str]) -> Vec<u8> {
+    match nid {
+        Nid::SHA1 => {
             let mut h = openssl::sha::Sha1::new();
             parts.iter().for_each(|p| h.update(p.as_bytes()));
             h.finish().to_vec()
-        } else {
-            let mut h = openssl::sha::Sha256::new();
+        }
+        Nid::SHA512 => {
+            let mut h = openssl::sha::Sha512::new();
             parts.iter().for_each(|p| h.update(p.as_bytes()));
             h.finish().to_vec()
         }
-    }
-
-    /// The signature's digest of `parts` (`SignedInfo`'s canonical form).
-    fn signature_digest(&self, parts: &[&str]) -> Vec<u8> {
-        match self.signature_nid {
-            Nid::SHA512 => {
-                let mut h = openssl::sha::Sha512::new();
-                parts.iter().for_each(|p| h.update(p.as_bytes()));
-                h.finish().to_vec()
-            }
-            Nid::SHA1 => {
-                let mut h = openssl::sha::Sha1::new();
-                parts.iter().for_each(|p| h.update(p.as_bytes()));
-                h.finish().to_vec()
-            }
-            _ => {
-                let mut h = openssl::sha::Sha256::new();
-                parts.iter().for_each(|p| h.update(p.as_bytes()));
-                h.finish().to_vec()
-            }
+        _ => {
+            let mut h = openssl::sha::Sha256::new();
+            parts.iter().for_each(|p| h.update(p.as_bytes()));
+            h.finish().to_vec()
         }
     }
 }
@@ -217,20 +201,15 @@ impl SigningKey {
         }
     }
 
-    pub fn key(&self) -> &PKey<Private> {
-        &self.key
-    }
-
     fn ready(&self) -> std::sync::MutexGuard<'_, Vec<(Nid, PkeyCtx<Private>)>> {
         self.ready
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// PKCS#1 v1.5 signature of `digest`, made with `md` (whose DigestInfo is signed): the
-    /// same bytes as `Signer` over the undigested data.
-    fn sign_digest(&self, alg: &Algorithms, digest: &[u8]) -> Result<Vec<u8>, ErrorStack> {
-        let nid = alg.signature_nid;
+    /// PKCS#1 v1.5 signature of `digest`, a hash by `nid` (its DigestInfo is what is
+    /// signed): the same bytes as `Signer` with that hash over the unhashed data.
+    fn sign_digest(&self, nid: Nid, digest: &[u8]) -> Result<Vec<u8>, ErrorStack> {
         let kept = {
             let mut ready = self.ready();
             let at = ready.iter().position(|(n, _)| *n == nid);
@@ -242,7 +221,11 @@ impl SigningKey {
                 let mut ctx = PkeyCtx::new(&self.key)?;
                 ctx.sign_init()?;
                 ctx.set_rsa_padding(Padding::PKCS1)?;
-                ctx.set_signature_md((alg.signature_md)())?;
+                ctx.set_signature_md(match nid {
+                    Nid::SHA1 => Md::sha1(),
+                    Nid::SHA512 => Md::sha512(),
+                    _ => Md::sha256(),
+                })?;
                 ctx
             }
         };
@@ -276,12 +259,17 @@ pub fn enveloped_signature(
     let b64 = base64::engine::general_purpose::STANDARD;
     let alg = Algorithms::for_method(key.algorithm)?;
     let mut body = String::with_capacity(1024);
-    push_signed_info_body(&mut body, &alg, id, &b64.encode(alg.digest(&[head, tail])));
+    push_signed_info_body(
+        &mut body,
+        &alg,
+        id,
+        &b64.encode(hash(alg.digest, &[head, tail])),
+    );
     // SignedInfo's canonical form as an apex: the `xmlns:ds` its ancestor declares.
     let apex = ["<ds:SignedInfo xmlns:ds=\"", DSIG_NS, "\">", &body];
     let value = key
         .key
-        .sign_digest(&alg, &alg.signature_digest(&apex))
+        .sign_digest(alg.signature, &hash(alg.signature, &apex))
         .map_err(|e| SignError(format!("RSA signature: {e}")))?;
     let mut out = String::with_capacity(body.len() + key.key.cert_b64.len() + 700);
     for part in [
