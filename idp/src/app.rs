@@ -165,6 +165,7 @@ pub fn state(settings: &Settings, backends: Backends) -> Result<Data<AppState>, 
         AuthnDeps {
             directory: backends.directory.clone(),
             counters: backends.counters,
+            tickets: backends.tickets.clone(),
             audit: backends.audit.clone(),
             clock: backends.clock.clone(),
         },

@@ -13,7 +13,7 @@ use idp::ports::{BackendError, CounterStore, SessionStore, TicketStore};
 use idp::protocols::cas::url::encode;
 use idp_tests::redis::RedisServer;
 use idp_tests::registry::{CasService, TestRegistry};
-use idp_tests::{TestIdp, LEA_PASSWORD};
+use idp_tests::{TestIdp, ACTIVATION_CODE, LEA_PASSWORD};
 use time::OffsetDateTime;
 
 struct Stores {
@@ -604,4 +604,72 @@ fn a_cas_sso_flow_with_the_idp_on_redis() {
         let res = b.get(path);
         assert_eq!(res.status, 400, "{path}: {}", res.body);
     }
+}
+
+/// Two IdP nodes sharing the Redis stores (and the directory): an activation started on
+/// one node (the code typed there) is finished on the other (the password chosen there).
+/// Pending activations used to live in one node's memory.
+#[test]
+fn an_activation_started_on_one_node_ends_on_another() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let node_a = TestIdp::start_with(|s| {
+        s.store.backend = "redis".into();
+        s.store.redis_url = url;
+        s.store.key_prefix = "e2e:".into();
+    });
+    let mut settings = node_a.settings.clone();
+    let tmp = tempfile::tempdir().unwrap();
+    settings.audit.path = tmp.path().join("audit-b.log");
+    let node_b = TestIdp::serve(tmp, settings, node_a.directory.clone());
+
+    let on_a = node_a.browser();
+    let res = on_a.login("hugo.martin", ACTIVATION_CODE);
+    assert_eq!(res.status, 303, "{}", res.body);
+    assert_eq!(res.location(), Some("/activate"));
+    let pending = on_a
+        .cookie("idp_activation")
+        .expect("pending activation cookie");
+    assert_eq!(
+        redis
+            .cli(&["--scan", "--pattern", "e2e:t:*"])
+            .lines()
+            .count(),
+        1,
+        "the pending activation is in Redis"
+    );
+
+    // The browser is sent to the other node.
+    let on_b = node_b.browser();
+    on_b.set_cookie("idp_activation", &pending);
+    let form = on_b.get("/activate");
+    assert_eq!(form.status, 200, "{}", form.body);
+    assert!(form.body.contains("hugo.martin"), "{}", form.body);
+    let res = on_b.post_form(
+        "/activate",
+        &[
+            ("csrf", &form.csrf()),
+            ("new_password", "Velo-Rouge-Lune-9"),
+            ("confirm", "Velo-Rouge-Lune-9"),
+        ],
+    );
+    assert_eq!(res.status, 303, "{}", res.body);
+    assert!(res.set_cookie("idp_session").is_some());
+    assert_eq!(
+        redis.cli(&["--scan", "--pattern", "e2e:t:*"]),
+        "",
+        "used up"
+    );
+    // Used up on the first node too; the new password works there.
+    let again = on_a.get("/activate");
+    assert!(
+        again
+            .body
+            .contains("délai pour choisir votre mot de passe est dépassé"),
+        "{}",
+        again.body
+    );
+    node_a
+        .browser()
+        .login_ok("hugo.martin", "Velo-Rouge-Lune-9");
 }

@@ -25,7 +25,7 @@ pub use throttle::Throttle;
 
 use crate::audit::{AuditEvent, AuditSink, FailureReason};
 use crate::model::{AccountState, Person};
-use crate::ports::{BackendError, Clock, CounterStore, Directory};
+use crate::ports::{BackendError, Clock, CounterStore, Directory, TicketStore};
 use crate::settings::Settings;
 
 use activation::PendingActivations;
@@ -64,6 +64,8 @@ pub enum ActivationOutcome {
 pub struct AuthnDeps {
     pub directory: Arc<dyn Directory>,
     pub counters: Arc<dyn CounterStore>,
+    /// Where pending activations are kept (shared by the nodes with the Redis stores).
+    pub tickets: Arc<dyn TicketStore>,
     pub audit: Arc<dyn AuditSink>,
     pub clock: Arc<dyn Clock>,
 }
@@ -74,7 +76,7 @@ pub struct Authenticator {
     hasher: PasswordHasher,
     policy: PasswordPolicy,
     throttle: Throttle,
-    pending: Arc<PendingActivations>,
+    pending: PendingActivations,
     /// Bounds the Argon2 runs in flight (each takes `argon2_memory_kib` of RAM and a core):
     /// at a Monday-morning peak, logins queue here instead of exhausting memory.
     argon2_slots: Arc<tokio::sync::Semaphore>,
@@ -120,7 +122,7 @@ impl Authenticator {
                 min_length: settings.passwords.min_length,
             },
             throttle: Throttle::new(deps.counters.clone(), settings.throttle.clone()),
-            pending: Arc::new(PendingActivations::default()),
+            pending: PendingActivations::new(deps.tickets.clone()),
             argon2_slots: Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get() * 2),
             )),
@@ -235,11 +237,14 @@ impl Authenticator {
         });
         match check {
             Check::ActivationCode => {
-                let token = self.pending.create(
-                    person.key.clone(),
-                    person.login.clone(),
-                    self.deps.clock.now(),
-                );
+                let token = self
+                    .pending
+                    .create(
+                        person.key.clone(),
+                        person.login.clone(),
+                        self.deps.clock.now(),
+                    )
+                    .await?;
                 Ok(AuthnOutcome::NeedsActivation(token))
             }
             _ => Ok(AuthnOutcome::Authenticated(Box::new(person))),
@@ -247,8 +252,11 @@ impl Authenticator {
     }
 
     /// The pending activation named by `token`, if still live.
-    pub fn pending(&self, token: &PendingToken) -> Option<PendingActivation> {
-        self.pending.get(token, self.deps.clock.now())
+    pub async fn pending(
+        &self,
+        token: &PendingToken,
+    ) -> Result<Option<PendingActivation>, AuthnError> {
+        Ok(self.pending.get(token, self.deps.clock.now()).await?)
     }
 
     /// Sets the password chosen after an activation code. On success the pending
@@ -260,14 +268,14 @@ impl Authenticator {
         confirmation: &str,
         client_ip: &str,
     ) -> Result<ActivationOutcome, AuthnError> {
-        let Some(pending) = self.pending(token) else {
+        let Some(pending) = self.pending(token).await? else {
             return Ok(ActivationOutcome::Expired);
         };
         let person = match self.deps.directory.person(&pending.person).await? {
             // Someone may have activated or been locked meanwhile: start over.
             Some(p) if p.is_active() && p.credentials.needs_activation() => p,
             _ => {
-                self.pending.remove(token);
+                self.pending.remove(token).await?;
                 return Ok(ActivationOutcome::Expired);
             }
         };
@@ -286,7 +294,12 @@ impl Authenticator {
             .directory
             .set_password(&person.key, hash, now)
             .await?;
-        self.pending.remove(token);
+        // The password is set: a store failure now must not turn into an error page.
+        self.pending
+            .remove(token)
+            .await
+            .inspect_err(|e| tracing::warn!(error = %e, "pending activation not removed"))
+            .ok();
         self.audit(AuditEvent::AccountActivated {
             login: person.login.clone(),
             person: person.key.to_string(),

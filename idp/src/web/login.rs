@@ -524,7 +524,11 @@ pub async fn activate_form(
     lang: Lang,
 ) -> Result<HttpResponse, WebError> {
     let ctx = Ctx::new(&state, lang);
-    let Some(pending) = pending_token(&req).and_then(|t| state.authn.pending(&t)) else {
+    let pending = match pending_token(&req) {
+        Some(t) => state.authn.pending(&t).await.or_page(lang, ctx.name())?,
+        None => None,
+    };
+    let Some(pending) = pending else {
         return activation_expired(&req, &ctx);
     };
     let (token, csrf_cookie) = csrf::ensure(&req, &state.settings);
@@ -545,7 +549,10 @@ pub async fn activate_submit(
     let ctx = Ctx::new(&state, lang);
     let form = form.into_inner();
     let token = pending_token(&req);
-    let pending = token.as_ref().and_then(|t| state.authn.pending(t));
+    let pending = match &token {
+        Some(t) => state.authn.pending(t).await.or_page(lang, ctx.name())?,
+        None => None,
+    };
     let login = pending
         .as_ref()
         .map(|p| p.login.clone())
