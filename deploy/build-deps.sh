@@ -17,6 +17,10 @@ if [ "${1:-}" = "--tests" ]; then
         apache2 libapache2-mod-auth-cas php-cli php-cas php-curl php-xml chromium chromium-driver)
     # redis-server (with redis-cli): the Redis stores' tests start their own throwaway one.
     packages+=(redis-server)
+    # slapd (OpenLDAP) and ldap-utils: the LDAP directory's tests start their own throwaway
+    # slapd as the current user; the system service is not used (its postinst does not ask
+    # questions under DEBIAN_FRONTEND=noninteractive).
+    packages+=(slapd ldap-utils)
 fi
 
 missing=()

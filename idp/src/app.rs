@@ -1,5 +1,5 @@
 //! The composition root: the only place that names concrete backends. It turns `Settings`
-//! into backends (embedded directory, session, counter and ticket stores in memory or in
+//! into backends (embedded or LDAP directory, session, counter and ticket stores in memory or in
 //! Redis per `[store]`, JSON-lines audit, the system clock), builds the core services over them (and the federation's
 //! registries and the IdP's SAML identity), and runs the HTTP server.
 //!
@@ -17,20 +17,22 @@ use actix_web::HttpServer;
 use crate::audit::{AuditSink, JsonLinesAudit};
 use crate::authn::{Authenticator, AuthnDeps, AuthnError};
 use crate::backends::directory::embedded::EmbeddedDirectory;
+use crate::backends::directory::ldap::{LdapConfig, LdapDirectory};
 use crate::backends::store::memory::{MemoryCounterStore, MemorySessionStore, MemoryTicketStore};
 use crate::backends::store::redis::{RedisConfig, RedisStores};
 use crate::federation::identity::IdentityError;
 use crate::federation::published::Publisher;
 use crate::federation::{Federation, FederationError, IdpIdentity};
 use crate::ports::{
-    BackendError, Clock, CounterStore, Directory, DirectoryWriter, SessionStore, SystemClock,
-    TicketStore,
+    BackendError, Clock, CounterStore, Directory, DirectoryScan, DirectoryWriter, SessionStore,
+    SystemClock, TicketStore,
 };
 use crate::protocols::cas::{Cas, CasDeps, HttpSetupError};
 use crate::protocols::saml::nameid::NameIdSecret;
 use crate::protocols::saml::{Saml, SamlDeps};
+use crate::right_of_access::RightOfAccess;
 use crate::session::SessionService;
-use crate::settings::{LogSettings, Settings, StoreSettings};
+use crate::settings::{DirectorySettings, LogSettings, Settings, StoreSettings};
 use crate::web::{self, AppState};
 
 #[derive(Debug, thiserror::Error)]
@@ -70,16 +72,45 @@ pub enum AppError {
 pub struct DirectoryHandles {
     pub reader: Arc<dyn Directory>,
     pub writer: Arc<dyn DirectoryWriter>,
+    /// Whole-directory walks (exports).
+    pub scan: Arc<dyn DirectoryScan>,
 }
 
-/// Opens the embedded directory at `settings.directory.path`.
+/// Opens the directory `[directory] backend` names: the embedded database at
+/// `directory.path`, or the LDAP server (reached now: the server does not start without its
+/// directory). Either one's writer takes the AAF import.
 pub fn open_directory(settings: &Settings) -> Result<DirectoryHandles, AppError> {
+    if settings.directory.backend == "ldap" {
+        let dir = Arc::new(open_ldap(&settings.directory)?);
+        tracing::info!(url = %settings.directory.ldap_url, base = %settings.directory.ldap_base_dn, "directory in LDAP");
+        return Ok(DirectoryHandles {
+            reader: dir.clone(),
+            scan: dir.clone(),
+            writer: dir,
+        });
+    }
     let dir =
         Arc::new(EmbeddedDirectory::open(&settings.directory.path).map_err(AppError::Directory)?);
     Ok(DirectoryHandles {
         reader: dir.clone(),
+        scan: dir.clone(),
         writer: dir,
     })
+}
+
+/// The LDAP directory of `[directory]`, connected.
+pub fn open_ldap(settings: &DirectorySettings) -> Result<LdapDirectory, AppError> {
+    LdapDirectory::connect(LdapConfig {
+        url: settings.ldap_url.clone(),
+        bind_dn: settings.ldap_bind_dn.clone(),
+        bind_password: settings.ldap_bind_password.expose().to_owned(),
+        base_dn: settings.ldap_base_dn.trim().to_owned(),
+        connect_timeout: std::time::Duration::from_millis(settings.ldap_connect_timeout_ms),
+        op_timeout: std::time::Duration::from_millis(settings.ldap_timeout_ms),
+        connections: settings.ldap_connections,
+        starttls: settings.ldap_starttls,
+    })
+    .map_err(AppError::Directory)
 }
 
 /// Every port the server needs.
@@ -211,6 +242,12 @@ pub fn state(settings: &Settings, backends: Backends) -> Result<Data<AppState>, 
             issuer: settings.server.public_url.clone(),
         },
     )?);
+    let access = RightOfAccess::new(
+        backends.directory.clone(),
+        backends.audit.clone(),
+        backends.clock.clone(),
+        settings.audit.path.clone(),
+    );
     let sessions = SessionService::new(
         backends.sessions,
         backends.clock,
@@ -221,6 +258,7 @@ pub fn state(settings: &Settings, backends: Backends) -> Result<Data<AppState>, 
         settings: Arc::new(settings.clone()),
         authn,
         sessions,
+        access,
         directory: backends.directory,
         federation,
         publisher,

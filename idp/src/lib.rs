@@ -20,6 +20,7 @@ pub mod model;
 pub mod ports;
 pub mod protocols;
 pub mod release;
+pub mod right_of_access;
 pub mod session;
 pub mod settings;
 pub mod web;

@@ -53,11 +53,64 @@ pub struct ServerSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DirectorySettings {
-    /// `embedded` (default). `ldap` arrives with the production-backends issue.
+    /// `embedded` (default: a database file) or `ldap` (the ENT's OpenLDAP directory; see
+    /// deploy/ldap/README.md). The AAF import writes into either.
     pub backend: String,
-    /// Database file of the embedded directory.
+    /// Database file of the embedded directory. With `ldap`, its folder still holds the
+    /// IdP's own files (SAML keys, NameID secret).
     pub path: PathBuf,
+    /// `ldap://host:389`, `ldaps://host:636` or `ldapi://%2Frun%2Fslapd%2Fldapi`.
+    pub ldap_url: String,
+    /// DN the IdP binds as (empty: anonymous, only over ldapi:// with peer-credential ACLs).
+    pub ldap_bind_dn: String,
+    /// Its password; better given as `IDP_DIRECTORY__LDAP_BIND_PASSWORD` (read verbatim)
+    /// than in the file. Never logged.
+    pub ldap_bind_password: Secret,
+    /// The suffix under which `ou=people`, `ou=structures`, `ou=subjects`, `ou=mefs` are.
+    pub ldap_base_dn: String,
+    /// StartTLS on an `ldap://` URL (certificates checked against the system's CAs).
+    pub ldap_starttls: bool,
+    /// Bound on each connection attempt (TCP, TLS, bind), in milliseconds.
+    pub ldap_connect_timeout_ms: u64,
+    /// Bound on each operation, in milliseconds: past it the request gets the
+    /// "unavailable" page instead of hanging.
+    pub ldap_timeout_ms: u64,
+    /// Multiplexed connections used in turn.
+    pub ldap_connections: usize,
 }
+
+/// A secret setting: read like a string, never shown by `Debug`.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_empty() {
+            "\"\""
+        } else {
+            "<hidden>"
+        })
+    }
+}
+
+/// Environment variables taken as plain strings, never parsed as TOML: a password such as
+/// `123456` or `true` must not turn into a number or a boolean.
+const VERBATIM_ENV: [&str; 1] = ["IDP_DIRECTORY__LDAP_BIND_PASSWORD"];
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -298,6 +351,14 @@ impl Default for DirectorySettings {
         Self {
             backend: "embedded".into(),
             path: PathBuf::from("data/directory.redb"),
+            ldap_url: "ldap://127.0.0.1:389".into(),
+            ldap_bind_dn: String::new(),
+            ldap_bind_password: Secret::default(),
+            ldap_base_dn: String::new(),
+            ldap_starttls: false,
+            ldap_connect_timeout_ms: 2000,
+            ldap_timeout_ms: 2000,
+            ldap_connections: 2,
         }
     }
 }
@@ -381,6 +442,43 @@ impl Default for AafSettings {
     }
 }
 
+impl DirectorySettings {
+    fn validate(&self) -> Result<(), SettingsError> {
+        let bad = |m: &str| Err(SettingsError::Invalid(format!("directory.{m}")));
+        match self.backend.as_str() {
+            "embedded" => return Ok(()),
+            "ldap" => {}
+            _ => return bad("backend must be embedded or ldap"),
+        }
+        let url = &self.ldap_url;
+        if !["ldap://", "ldaps://", "ldapi://"]
+            .iter()
+            .any(|s| url.starts_with(s))
+        {
+            return bad("ldap_url must start with ldap://, ldaps:// or ldapi://");
+        }
+        if self.ldap_starttls && !url.starts_with("ldap://") {
+            return bad("ldap_starttls goes with an ldap:// URL (ldaps:// is TLS already)");
+        }
+        let base = self.ldap_base_dn.trim();
+        if base.is_empty() || !base.contains('=') {
+            return bad(
+                "ldap_base_dn is required with backend = \"ldap\" (e.g. dc=ent,dc=example)",
+            );
+        }
+        if self.ldap_bind_dn.is_empty() != self.ldap_bind_password.is_empty() {
+            return bad("ldap_bind_dn and ldap_bind_password go together (or neither: anonymous)");
+        }
+        if self.ldap_connect_timeout_ms == 0 || self.ldap_timeout_ms == 0 {
+            return bad("ldap timeouts must be at least 1 ms");
+        }
+        if !(1..=16).contains(&self.ldap_connections) {
+            return bad("ldap_connections must be between 1 and 16");
+        }
+        Ok(())
+    }
+}
+
 impl Settings {
     /// Reads `path` (if given) and applies the `IDP_*` variables of `env`.
     pub fn load(
@@ -403,7 +501,12 @@ impl Settings {
                 continue;
             };
             let path: Vec<String> = rest.split("__").map(str::to_lowercase).collect();
-            set_path(&mut root, &path, parse_env_value(&value))
+            let value = if VERBATIM_ENV.contains(&name.as_str()) {
+                toml::Value::String(value)
+            } else {
+                parse_env_value(&value)
+            };
+            set_path(&mut root, &path, value)
                 .map_err(|e| SettingsError::Invalid(format!("{name}: {e}")))?;
         }
         let settings: Settings = toml::Value::Table(root)
@@ -415,9 +518,7 @@ impl Settings {
 
     fn validate(&self) -> Result<(), SettingsError> {
         let bad = |m: &str| Err(SettingsError::Invalid(m.to_owned()));
-        if self.directory.backend != "embedded" {
-            return bad("directory.backend: only `embedded` is available in this version");
-        }
+        self.directory.validate()?;
         if self.sessions.backend != "memory" {
             return bad("sessions.backend is superseded: set [store] backend = \"redis\" instead");
         }
@@ -607,6 +708,57 @@ mod tests {
         ] {
             assert!(Settings::load(None, env(&bad)).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn directory_backend_and_ldap_settings() {
+        let env = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        let ldap = [
+            ("IDP_DIRECTORY__BACKEND", "ldap"),
+            ("IDP_DIRECTORY__LDAP_URL", "ldaps://ldap.ent.example"),
+            ("IDP_DIRECTORY__LDAP_BASE_DN", "dc=ent,dc=example"),
+            (
+                "IDP_DIRECTORY__LDAP_BIND_DN",
+                "cn=idp,ou=services,dc=ent,dc=example",
+            ),
+            // Taken verbatim: not the number 123456, not a TOML string with quotes.
+            ("IDP_DIRECTORY__LDAP_BIND_PASSWORD", "123456"),
+        ];
+        let s = Settings::load(None, env(&ldap)).unwrap();
+        assert_eq!(s.directory.backend, "ldap");
+        assert_eq!(s.directory.ldap_bind_password.expose(), "123456");
+        assert!(!format!("{s:?}").contains("123456"));
+        let s = Settings::load(
+            None,
+            env(&[("IDP_DIRECTORY__LDAP_BIND_PASSWORD", "\"quoted\"")]),
+        )
+        .unwrap();
+        assert_eq!(s.directory.ldap_bind_password.expose(), "\"quoted\"");
+        for change in [
+            ("IDP_DIRECTORY__BACKEND", "postgres"),
+            ("IDP_DIRECTORY__LDAP_URL", "ldap.ent.example"),
+            ("IDP_DIRECTORY__LDAP_BASE_DN", ""),
+            ("IDP_DIRECTORY__LDAP_BIND_PASSWORD", ""),
+            ("IDP_DIRECTORY__LDAP_STARTTLS", "true"),
+            ("IDP_DIRECTORY__LDAP_TIMEOUT_MS", "0"),
+            ("IDP_DIRECTORY__LDAP_CONNECTIONS", "0"),
+        ] {
+            let mut pairs: Vec<(&str, &str)> = ldap
+                .iter()
+                .copied()
+                .filter(|(k, _)| *k != change.0)
+                .collect();
+            pairs.push(change);
+            let err = Settings::load(None, env(&pairs)).unwrap_err().to_string();
+            assert!(err.contains("directory."), "{change:?}: {err}");
+        }
+        // The embedded backend ignores the LDAP settings.
+        assert!(Settings::load(None, env(&[("IDP_DIRECTORY__LDAP_URL", "x")])).is_ok());
     }
 
     #[test]

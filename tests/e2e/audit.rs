@@ -118,3 +118,86 @@ fn csrf_failures_are_audited() {
         }
     )));
 }
+
+/// `idp account export`: the same right-of-access document for an administrator answering
+/// a request (the person's events only, no secret), and the export itself audited.
+#[test]
+fn an_administrator_exports_a_persons_data() {
+    use idp::backends::directory::embedded::EmbeddedDirectory;
+    use idp::cli::account::{run, AccountCommand};
+    use idp::model::{AccountState, Category, Credentials, Person, PersonKey};
+    use idp::ports::DirectoryWriter;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let mut settings = idp_tests::test_settings();
+    settings.directory.path = tmp.path().join("directory.redb");
+    settings.audit.path = tmp.path().join("audit.log");
+    let today = time::OffsetDateTime::now_utc().date();
+    let lea = Person {
+        key: PersonKey::new("02", "5001"),
+        category: Category::Eleve,
+        login: "lea.dupont".into(),
+        gar_id: "gar-5001".into(),
+        state: AccountState::Active,
+        attributes: [("sn".to_owned(), vec!["DUPONT".to_owned()])]
+            .into_iter()
+            .collect(),
+        credentials: Credentials {
+            password_hash: Some("$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2g".into()),
+            activation_code: None,
+            password_changed_at: None,
+        },
+        created_on: today,
+        updated_on: today,
+    };
+    {
+        let dir = EmbeddedDirectory::open(&settings.directory.path).unwrap();
+        let mut txn = dir.begin().unwrap();
+        txn.put_person(&lea).unwrap();
+        txn.commit().unwrap();
+    }
+    std::fs::write(
+        &settings.audit.path,
+        concat!(
+            "{\"ts\":\"2026-11-27T08:00:00Z\",\"event\":\"authn_success\",\"login\":\"lea.dupont\",\"person\":\"02$5001\",\"method\":\"password\",\"client_ip\":\"::1\"}\n",
+            "{\"ts\":\"2026-11-27T08:00:01Z\",\"event\":\"authn_success\",\"login\":\"hugo.martin\",\"person\":\"02$5002\",\"method\":\"password\",\"client_ip\":\"::1\"}\n",
+            "not json\n",
+        ),
+    )
+    .unwrap();
+    let out = tmp.path().join("lea.json");
+    run(
+        settings.clone(),
+        AccountCommand::Export {
+            login: "Lea.Dupont".into(),
+            out: Some(out.clone()),
+        },
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(&out).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["person"]["login"], "lea.dupont");
+    assert_eq!(v["person"]["password_set"], true);
+    assert_eq!(v["person"]["attributes"]["sn"][0], "DUPONT");
+    let events = v["audit_events"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["login"], "lea.dupont");
+    assert!(!text.contains("argon2"), "{text}");
+    let trail = std::fs::read_to_string(&settings.audit.path).unwrap();
+    let last: serde_json::Value = serde_json::from_str(trail.lines().last().unwrap()).unwrap();
+    assert_eq!(last["event"], "personal_data_exported");
+    assert_eq!(last["login"], "lea.dupont");
+    assert_eq!(last["requested_by"], "admin");
+
+    let unknown = run(
+        settings,
+        AccountCommand::Export {
+            login: "nobody".into(),
+            out: None,
+        },
+    );
+    assert!(unknown
+        .unwrap_err()
+        .to_string()
+        .contains("no account with login nobody"));
+}

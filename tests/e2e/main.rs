@@ -13,6 +13,8 @@
 //! - `demo_saml`: the demo federation as `idp demo` runs it, with its SAML service
 //!   (sp-adapter's SP): SSO across SAML and CAS, single logout both ways
 //! - `federation`: signed registries loaded, refused and followed; published metadata
+//! - `ldap`: the LDAP directory (real slapd): contract shared with embedded, injection,
+//!   corrupt entries, outages, schema forms, AAF import, a CAS login over LDAP
 //! - `login`: login, refusals, throttling, CSRF
 //! - `pages`: pages, languages, headers, probes, error pages
 //! - `redis`: the Redis stores (real redis-server): contract shared with memory, outages, a flow
@@ -33,6 +35,7 @@ mod demo;
 mod demo_saml;
 mod demo_service;
 mod federation;
+mod ldap;
 mod login;
 mod pages;
 mod redis;

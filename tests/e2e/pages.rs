@@ -225,3 +225,94 @@ fn cookies_are_secure_over_https() {
     assert!(session.contains("HttpOnly"), "{session}");
     assert!(session.contains("SameSite=None"), "{session}");
 }
+
+/// The "my data" download (RGPD right of access): the logged-in person's directory entry,
+/// establishments and audit events as JSON, nobody else's events, no secret; the download
+/// itself audited. Without a session it leads to the login page.
+#[test]
+fn a_person_downloads_all_data_held_on_them() {
+    let idp = TestIdp::start();
+    // Someone else's events are in the same trail.
+    idp.browser()
+        .login_ok("nathalie.petit", idp_tests::TEACHER_PASSWORD);
+    let b = idp.browser();
+    let anonymous = b.get("/account/data");
+    assert_eq!(anonymous.status, 303);
+    assert_eq!(anonymous.location(), Some("/login"));
+
+    b.login_ok("lea.dupont", LEA_PASSWORD);
+    let home = b.get("/");
+    assert!(
+        home.body.contains("href=\"/account/data\""),
+        "{}",
+        home.body
+    );
+    let res = b.get("/account/data");
+    assert_eq!(res.status, 200, "{}", res.body);
+    assert_eq!(res.header("content-type"), Some("application/json"));
+    assert_eq!(
+        res.header("content-disposition"),
+        Some("attachment; filename=\"donnees-lea.dupont.json\"")
+    );
+    assert_eq!(res.header("cache-control"), Some("no-store"));
+    let v: serde_json::Value = serde_json::from_str(&res.body).unwrap();
+    let person = &v["person"];
+    assert_eq!(person["login"], "lea.dupont");
+    assert_eq!(person["key"], "02$5001");
+    assert_eq!(person["gar_identifier"], "gar-5001");
+    assert_eq!(person["attributes"]["sn"][0], "DUPONT");
+    assert_eq!(person["attributes"]["ENTEleveClasses"][0], "9001$2NDE A");
+    assert_eq!(person["password_set"], true);
+    let school = &v["establishments"][0];
+    assert_eq!(school["key"]["id"], "9001", "{school}");
+    assert_eq!(school["attributes"]["ENTStructureUAI"][0], "0139999Y");
+    let events = v["audit_events"].as_array().unwrap();
+    assert!(events
+        .iter()
+        .any(|e| e["event"] == "authn_success" && e["login"] == "lea.dupont"));
+    assert!(events.iter().any(|e| e["event"] == "session_start"));
+    assert!(
+        events
+            .iter()
+            .all(|e| e["login"] == "lea.dupont" || e["person"] == "02$5001"),
+        "only her own events: {events:?}"
+    );
+    // Credentials only as facts.
+    assert!(!res.body.contains("$argon2"), "{}", res.body);
+    assert!(!res.body.contains(LEA_PASSWORD));
+
+    let trail = std::fs::read_to_string(&idp.audit_path).unwrap();
+    let exported: Vec<serde_json::Value> = trail
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|e: &serde_json::Value| e["event"] == "personal_data_exported")
+        .collect();
+    assert_eq!(exported.len(), 1, "{trail}");
+    assert_eq!(exported[0]["login"], "lea.dupont");
+    assert_eq!(exported[0]["requested_by"], "self");
+}
+
+/// An account locked since login gets no export, and its session ends.
+#[test]
+fn a_locked_account_downloads_nothing() {
+    let idp = TestIdp::start();
+    let b = idp.browser();
+    b.login_ok("lea.dupont", LEA_PASSWORD);
+    let mut lea = idp.person(
+        idp::model::Category::Eleve,
+        "5001",
+        "lea.dupont",
+        ("Léa", "DUPONT"),
+        Some(LEA_PASSWORD),
+        &[],
+    );
+    lea.state = idp::model::AccountState::Locked {
+        reason: "test".into(),
+    };
+    idp.put_person(&lea);
+    let res = b.get("/account/data");
+    assert_eq!(res.status, 303, "{}", res.body);
+    assert_eq!(res.location(), Some("/"));
+    assert!(!res.body.contains("DUPONT"));
+    assert!(!b.logged_in());
+}

@@ -17,6 +17,7 @@ pub mod redis;
 pub mod registry;
 pub mod saml_sp;
 pub mod shibsp;
+pub mod slapd;
 pub mod tls;
 pub mod two_sps;
 

@@ -60,6 +60,14 @@ pub enum AuditEvent {
         person: String,
         client_ip: String,
     },
+    /// Everything held on the person was exported (RGPD right of access), at their own
+    /// request (`self`, from their session) or by an administrator (`admin`, the CLI).
+    PersonalDataExported {
+        login: String,
+        person: String,
+        requested_by: &'static str,
+        client_ip: String,
+    },
     SessionStart {
         session_ref: String,
         login: String,

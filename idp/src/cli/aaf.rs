@@ -120,20 +120,28 @@ fn import(
     today: Option<Date>,
     paths: &[PathBuf],
 ) -> anyhow::Result<()> {
-    let dir = EmbeddedDirectory::open_with_cache(&settings.directory.path, IMPORT_CACHE_BYTES)
-        .with_context(|| {
-            format!(
-                "cannot open the directory {}",
-                settings.directory.path.display()
-            )
-        })?;
+    // The embedded directory with an import-sized cache; LDAP as the settings name it (bind
+    // with an account that may write the people, not the server's: deploy/ldap/README.md).
+    let dir: Box<dyn crate::ports::DirectoryWriter> = if settings.directory.backend == "ldap" {
+        Box::new(crate::app::open_ldap(&settings.directory).context("cannot open the directory")?)
+    } else {
+        Box::new(
+            EmbeddedDirectory::open_with_cache(&settings.directory.path, IMPORT_CACHE_BYTES)
+                .with_context(|| {
+                    format!(
+                        "cannot open the directory {}",
+                        settings.directory.path.display()
+                    )
+                })?,
+        )
+    };
     let opts = ImportOptions {
         academie,
         today: today.unwrap_or_else(today_utc),
         retention_days: settings.aaf.retention_days,
         progress: true,
     };
-    let report = import_paths(&dir, paths, &opts)?;
+    let report = import_paths(dir.as_ref(), paths, &opts)?;
     print!("{report}");
     let path = match report_path {
         Some(p) => {
@@ -163,19 +171,17 @@ fn codes(
     class: Option<String>,
     out: Option<PathBuf>,
 ) -> anyhow::Result<()> {
-    let dir = EmbeddedDirectory::open(&settings.directory.path).with_context(|| {
-        format!(
-            "cannot open the directory {}",
-            settings.directory.path.display()
-        )
-    })?;
+    let dir = crate::app::open_directory(settings)
+        .context("cannot open the directory")?
+        .scan;
+    let dir = dir.as_ref();
     let rows = match &out {
         Some(path) => {
             let mut file = std::io::BufWriter::new(
                 std::fs::File::create(path)
                     .with_context(|| format!("cannot create {}", path.display()))?,
             );
-            let n = export_activation_codes(&dir, uai.as_deref(), class.as_deref(), &mut file)?;
+            let n = export_activation_codes(dir, uai.as_deref(), class.as_deref(), &mut file)?;
             file.flush()
                 .with_context(|| format!("cannot write {}", path.display()))?;
             n
@@ -183,7 +189,7 @@ fn codes(
         None => {
             let stdout = std::io::stdout();
             let mut lock = stdout.lock();
-            export_activation_codes(&dir, uai.as_deref(), class.as_deref(), &mut lock)?
+            export_activation_codes(dir, uai.as_deref(), class.as_deref(), &mut lock)?
         }
     };
     eprintln!("{rows} activation codes exported");

@@ -159,6 +159,8 @@ pub struct Texts {
     pub none_f: &'static str,
     pub field_children: &'static str,
     pub logout_submit: &'static str,
+    pub my_data_link: &'static str,
+    pub my_data_text: &'static str,
 
     pub logged_out_title: &'static str,
     pub logged_out_text: &'static str,
@@ -221,6 +223,8 @@ pub static FR: Texts = Texts {
     none_f: "aucune",
     field_children: "Enfants",
     logout_submit: "Se déconnecter",
+    my_data_link: "Télécharger mes données",
+    my_data_text: "Tout ce que ce service de connexion conserve sur vous (annuaire, établissements, journal des connexions), dans un fichier JSON : votre droit d'accès (RGPD, article 15).",
 
     logged_out_title: "Vous êtes déconnecté(e)",
     logged_out_text: "Votre session est terminée. Sur un ordinateur partagé, fermez aussi le navigateur.",
@@ -283,6 +287,8 @@ pub static EN: Texts = Texts {
     none_f: "none",
     field_children: "Children",
     logout_submit: "Log out",
+    my_data_link: "Download my data",
+    my_data_text: "Everything this login service keeps about you (directory entry, schools, login history), as a JSON file: your right of access (GDPR, article 15).",
 
     logged_out_title: "You are logged out",
     logged_out_text: "Your session has ended. On a shared computer, also close the browser.",

@@ -86,6 +86,7 @@ pub fn app(
                 .route(web::post().to(pages::logout))
                 .default_service(web::to(pages::method_not_allowed)),
         )
+        .route("/account/data", web::get().to(pages::my_data))
         .route("/healthz", web::get().to(pages::healthz))
         .route("/readyz", web::get().to(pages::readyz))
         .route("/static/idp.css", web::get().to(pages::stylesheet))

@@ -2,7 +2,7 @@
 //! health probes, the stylesheet and the
 //! fallbacks for unknown routes and methods.
 
-use actix_web::http::StatusCode;
+use actix_web::http::{header, StatusCode};
 use actix_web::web::{Data, Form};
 use actix_web::{HttpRequest, HttpResponse};
 use serde::Deserialize;
@@ -11,7 +11,7 @@ use super::cookies;
 use super::csrf;
 use super::error::{ErrorKind, OrPage, WebError};
 use super::i18n::{profile_label, Lang};
-use super::render::{current_session, session_cookie, Ctx};
+use super::render::{current_session, see_other, session_cookie, Ctx};
 use super::state::AppState;
 use super::templates::{
     ChildView, Chrome, ClassView, LoggedOutPage, LoggedOutService, ProfileView, StructureView,
@@ -65,6 +65,53 @@ pub async fn welcome(
         user,
     };
     ctx.page(StatusCode::OK, &page, set)
+}
+
+/// The logged-in person's own data (RGPD right of access), as a JSON download. Without a
+/// session: the login page; an account that may no longer log in ends its session.
+pub async fn my_data(
+    req: HttpRequest,
+    state: Data<AppState>,
+    lang: Lang,
+) -> Result<HttpResponse, WebError> {
+    let ctx = Ctx::new(&state, lang);
+    let current = current_session(&req, &ctx).await?;
+    let Some(session) = current.session else {
+        let removal = current
+            .stale_cookie
+            .then(|| cookies::session_removal(&state.settings));
+        return Ok(see_other("/login", removal));
+    };
+    let client = super::client::ClientAddr::of(&req, state.settings.server.trust_forwarded_for);
+    match state.access.for_self(&session.person, &client.0).await {
+        Ok(Some((login, json))) => {
+            // Logins are `[a-z0-9.-]`; anything else is left out of the file name anyway.
+            let name: String = login
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-'))
+                .collect();
+            Ok(HttpResponse::Ok()
+                .content_type("application/json")
+                .insert_header((
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"donnees-{name}.json\""),
+                ))
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .body(json))
+        }
+        Ok(None) => {
+            state
+                .sessions
+                .end(&session.id, SessionEndReason::AccountDisabled)
+                .await
+                .or_page(lang, ctx.name())?;
+            Ok(see_other("/", [cookies::session_removal(&state.settings)]))
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "personal data export failed");
+            Err(ctx.error(ErrorKind::Unavailable))
+        }
+    }
 }
 
 /// What the welcome page shows of a person: names, profiles, establishments with their

@@ -9,6 +9,7 @@ use crate::federation::Federation;
 use crate::ports::Directory;
 use crate::protocols::cas::Cas;
 use crate::protocols::saml::Saml;
+use crate::right_of_access::RightOfAccess;
 use crate::session::SessionService;
 use crate::settings::Settings;
 
@@ -16,6 +17,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub authn: Authenticator,
     pub sessions: SessionService,
+    /// The RGPD export of a person's own data.
+    pub access: RightOfAccess,
     pub directory: Arc<dyn Directory>,
     /// The trust domains' registries in force.
     pub federation: Arc<Federation>,
