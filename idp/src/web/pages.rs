@@ -2,6 +2,7 @@
 //! health probes, the stylesheet and the
 //! fallbacks for unknown routes and methods.
 
+use actix_web::cookie::Cookie;
 use actix_web::http::{header, StatusCode};
 use actix_web::web::{Data, Form};
 use actix_web::{HttpRequest, HttpResponse};
@@ -18,7 +19,7 @@ use super::templates::{
     UserView, WelcomePage,
 };
 use crate::audit::{AuditEvent, FailureReason, SessionEndReason};
-use crate::model::{Category, EntryKey, Person, PersonKey, ReferenceKind};
+use crate::model::{Category, EntryKey, Person, PersonKey, ReferenceKind, SessionId};
 use crate::protocols::saml::{Line, SloState};
 
 const CSS: &str = include_str!("../../static/idp.css");
@@ -43,15 +44,7 @@ pub async fn welcome(
             .or_page(lang, ctx.name())?;
         match person {
             Some(p) if p.is_active() => user = Some(user_view(&ctx, &p).await?),
-            // Locked or gone since login: the session must not outlive the account.
-            _ => {
-                state
-                    .sessions
-                    .end(&session.id, SessionEndReason::AccountDisabled)
-                    .await
-                    .or_page(lang, ctx.name())?;
-                set.push(cookies::session_removal(&state.settings));
-            }
+            _ => set.push(end_for_disabled_account(&ctx, &session.id).await?),
         }
     }
     let (token, csrf_cookie) = csrf::ensure(&req, &state.settings);
@@ -65,6 +58,20 @@ pub async fn welcome(
         user,
     };
     ctx.page(StatusCode::OK, &page, set)
+}
+
+/// Ends session `id`, whose account may no longer log in (locked or gone since login: the
+/// session must not outlive the account); the cookie that clears it in the browser.
+async fn end_for_disabled_account(
+    ctx: &Ctx<'_>,
+    id: &SessionId,
+) -> Result<Cookie<'static>, WebError> {
+    ctx.state
+        .sessions
+        .end(id, SessionEndReason::AccountDisabled)
+        .await
+        .or_page(ctx.lang, ctx.name())?;
+    Ok(cookies::session_removal(&ctx.state.settings))
 }
 
 /// The logged-in person's own data (RGPD right of access), as a JSON download. Without a
@@ -99,14 +106,10 @@ pub async fn my_data(
                 .insert_header((header::CACHE_CONTROL, "no-store"))
                 .body(json))
         }
-        Ok(None) => {
-            state
-                .sessions
-                .end(&session.id, SessionEndReason::AccountDisabled)
-                .await
-                .or_page(lang, ctx.name())?;
-            Ok(see_other("/", [cookies::session_removal(&state.settings)]))
-        }
+        Ok(None) => Ok(see_other(
+            "/",
+            [end_for_disabled_account(&ctx, &session.id).await?],
+        )),
         Err(e) => {
             tracing::error!(error = %e, "personal data export failed");
             Err(ctx.error(ErrorKind::Unavailable))
