@@ -298,18 +298,7 @@ fn a_locked_account_downloads_nothing() {
     let idp = TestIdp::start();
     let b = idp.browser();
     b.login_ok("lea.dupont", LEA_PASSWORD);
-    let mut lea = idp.person(
-        idp::model::Category::Eleve,
-        "5001",
-        "lea.dupont",
-        ("Léa", "DUPONT"),
-        Some(LEA_PASSWORD),
-        &[],
-    );
-    lea.state = idp::model::AccountState::Locked {
-        reason: "test".into(),
-    };
-    idp.put_person(&lea);
+    idp.lock("5001");
     let res = b.get("/account/data");
     assert_eq!(res.status, 303, "{}", res.body);
     assert_eq!(res.location(), Some("/"));

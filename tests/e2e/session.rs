@@ -127,18 +127,7 @@ fn a_session_does_not_outlive_a_locked_account() {
     let idp = TestIdp::start();
     let b = idp.browser();
     b.login_ok("lea.dupont", LEA_PASSWORD);
-    let mut lea = idp.person(
-        idp::model::Category::Eleve,
-        "5001",
-        "lea.dupont",
-        ("Léa", "DUPONT"),
-        Some(LEA_PASSWORD),
-        &[],
-    );
-    lea.state = idp::model::AccountState::Locked {
-        reason: "test".into(),
-    };
-    idp.put_person(&lea);
+    idp.lock("5001");
     assert!(!b.logged_in());
     assert_eq!(ends(&idp), vec![SessionEndReason::AccountDisabled]);
 }

@@ -229,6 +229,19 @@ impl TestIdp {
         txn.commit().unwrap();
     }
 
+    /// Locks the account of person `jointure` (of the test académie) in the directory, as
+    /// an administrator would while the person has a session.
+    pub fn lock(&self, jointure: &str) {
+        let mut txn = self.directory.begin().unwrap();
+        let key = PersonKey::new(ACADEMIE, jointure);
+        let mut person = txn.person(&key).unwrap().expect("no such person");
+        person.state = AccountState::Locked {
+            reason: "test".into(),
+        };
+        txn.put_person(&person).unwrap();
+        txn.commit().unwrap();
+    }
+
     pub fn put_structure(&self, id: &str, uai: &str, name: &str) {
         let entry = ReferenceEntry {
             key: EntryKey::new(ReferenceKind::Structure, ACADEMIE, id),
