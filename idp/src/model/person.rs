@@ -80,13 +80,26 @@ pub enum AccountState {
 }
 
 /// What a person logs in with. The activation code is kept readable until first use so
-/// that a school can print it again; it is cleared once a password is set.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// that a school can print it again; it is cleared once a password is set. `Debug` says
+/// only which of them are there (a `Person` in a log line or a test failure must not show
+/// the hash or the code).
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Credentials {
     /// Argon2id PHC string.
     pub password_hash: Option<String>,
     pub activation_code: Option<String>,
     pub password_changed_at: Option<OffsetDateTime>,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let hidden = |present: bool| if present { "<hidden>" } else { "none" };
+        f.debug_struct("Credentials")
+            .field("password_hash", &hidden(self.password_hash.is_some()))
+            .field("activation_code", &hidden(self.activation_code.is_some()))
+            .field("password_changed_at", &self.password_changed_at)
+            .finish()
+    }
 }
 
 impl Credentials {
@@ -313,6 +326,25 @@ fn class_refs(values: &[String]) -> Vec<ClassRef> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A person's `Debug` (log lines, test failures) never shows the hash or the code.
+    #[test]
+    fn credentials_debug_hides_secrets() {
+        let mut p = person(Category::Eleve, &[]);
+        p.credentials = Credentials {
+            password_hash: Some("$argon2id$v=19$m=8,t=1,p=1$c2FsdA$aGFzaA".into()),
+            activation_code: Some("K7MPQ2XW9R".into()),
+            password_changed_at: None,
+        };
+        let shown = format!("{p:?}");
+        assert!(
+            !shown.contains("argon2") && !shown.contains("K7MPQ2XW9R"),
+            "{shown}"
+        );
+        assert!(shown.contains("password_hash: \"<hidden>\""), "{shown}");
+        p.credentials = Credentials::default();
+        assert!(format!("{p:?}").contains("activation_code: \"none\""));
+    }
 
     fn person(category: Category, attrs: &[(&str, &[&str])]) -> Person {
         Person {
