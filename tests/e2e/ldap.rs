@@ -199,6 +199,8 @@ async fn contract(dir: &dyn Directory, scan: &dyn DirectoryScan) {
     assert_eq!(dir.person_by_login("lea.dupon").await.unwrap(), None);
     // What a login form may receive to widen a filter finds nobody.
     for attack in [
+        "",
+        " ",
         "*",
         "lea*",
         "*)(uid=*",
@@ -208,6 +210,15 @@ async fn contract(dir: &dyn Directory, scan: &dyn DirectoryScan) {
         "\\2a",
         "(",
         "lea.dupont\0",
+        // Equal to the login only under LDAP string preparation (RFC 4518: insignificant
+        // spaces, Unicode normalisation): another login, and another throttle counter.
+        "lea.dupont ",
+        " lea.dupont",
+        "lea. dupont",
+        "lea.dupont\u{00AD}",
+        "lea.dupont\u{200B}",
+        "\u{FF4C}ea.dupont",
+        "lea\u{FF0E}dupont",
     ] {
         assert_eq!(dir.person_by_login(attack).await.unwrap(), None, "{attack}");
     }
@@ -645,6 +656,13 @@ async fn a_purged_login_stays_taken_in_ldap() {
     tokio::task::block_in_place(|| {
         let mut txn = admin.begin().unwrap();
         txn.put_person(&people[0]).unwrap();
+        // A value delivered twice is written once (slapd refuses to add it again).
+        let mut twice = people[1].clone();
+        twice.key = PersonKey::new("03", "3002");
+        twice
+            .attributes
+            .replace("mail", vec!["p@ent.test".into(), "p@ent.test".into()]);
+        txn.put_person(&twice).unwrap();
         // One login, two people: refused, as embedded does.
         let mut thief = people[0].clone();
         thief.key = PersonKey::new("02", "4445");
@@ -655,6 +673,8 @@ async fn a_purged_login_stays_taken_in_ldap() {
         txn.set_meta("aaf.test", "one").unwrap();
         txn.commit().unwrap();
         let mut txn = admin.begin().unwrap();
+        let stored = txn.person(&twice.key).unwrap().unwrap();
+        assert_eq!(stored.attributes.values("mail"), ["p@ent.test"]);
         assert_eq!(txn.person_keys("02").unwrap(), vec![people[0].key.clone()]);
         assert_eq!(txn.meta("aaf.test").unwrap().as_deref(), Some("one"));
         txn.remove_person(&people[0].key).unwrap();
@@ -662,9 +682,35 @@ async fn a_purged_login_stays_taken_in_ldap() {
         let txn = admin.begin().unwrap();
         assert!(txn.login_taken("lea.dupont").unwrap());
         assert!(!txn.login_taken("lea.dupont2").unwrap());
+        // Exact, as embedded: not the same login under LDAP's string preparation.
+        assert!(!txn.login_taken("lea.dupont ").unwrap());
         assert_eq!(txn.person(&people[0].key).unwrap(), None);
     });
     assert_eq!(idp.person_by_login("lea.dupont").await.unwrap(), None);
+}
+
+/// An entry where the import would add a person, but not the IdP's (no `ENTIdpAccount`):
+/// the commit stops with a conflict and leaves it as it was, instead of replacing it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_import_does_not_replace_an_entry_that_is_not_the_idps() {
+    let server = Slapd::start();
+    let (_, admin) = on_ldap(&server);
+    let dn = format!("ENTIdpPersonKey=02$5001,ou=people,{}", slapd::BASE_DN);
+    server.ldapadd(&format!(
+        "dn: {dn}\nobjectClass: inetOrgPerson\nobjectClass: ENTPerson\n\
+         objectClass: extensibleObject\nENTIdpPersonKey: 02$5001\ncn: P\nsn: PROVISIONED\n\
+         ENTPersonLogin: provisioned\nENTPersonJointure: 5001\n"
+    ));
+    let (people, _) = fixtures();
+    let r = tokio::task::block_in_place(|| {
+        let mut txn = admin.begin().unwrap();
+        txn.put_person(&people[0]).unwrap();
+        txn.commit()
+    });
+    assert!(matches!(&r, Err(BackendError::Conflict(_))), "{r:?}");
+    let as_admin = Some((slapd::ROOT_DN, slapd::ROOT_PASSWORD));
+    let entry = server.ldapsearch_as(as_admin, &dn);
+    assert!(entry.contains("sn: PROVISIONED"), "{entry}");
 }
 
 fn get(url: &str) -> (u16, String) {

@@ -35,7 +35,7 @@ use time::OffsetDateTime;
 use crate::model::{AccountState, EntryKey, Person, PersonKey, ReferenceEntry, ReferenceKind};
 use crate::ports::{BackendError, Directory, DirectoryScan, DirectoryWriter, ImportTxn};
 
-pub use entry::{decode_person, person_attributes, reference_attributes};
+use entry::{decode_person, person_attributes, reference_attributes};
 
 /// Entries per page of a whole-directory walk (slapd's default size limit is 500).
 const PAGE_SIZE: i32 = 400;
@@ -140,6 +140,20 @@ impl Pool {
         format!("{},{}", entry::reference_ou(kind), self.config.base_dn)
     }
 
+    /// Where a new person's entry goes (an existing one is found by search, wherever it
+    /// is). The key is escaped (RFC 4514) as filter values are (RFC 4515).
+    fn person_dn(&self, key: &PersonKey) -> String {
+        let key = key.to_string();
+        format!("{}={},{}", entry::KEY, dn_escape(&key), self.people_base())
+    }
+
+    /// Where a new reference entry goes.
+    fn reference_dn(&self, key: &EntryKey) -> String {
+        let value = entry::entry_key(key);
+        let base = self.reference_base(key.kind);
+        format!("{}={},{base}", entry::ENTRY_KEY, dn_escape(&value))
+    }
+
     /// A bound connection of `slot`, reused while it is open.
     async fn connection(&self, slot: usize) -> Result<(Ldap, bool), Fail> {
         let Some(cell) = self.slots.get(slot) else {
@@ -155,14 +169,31 @@ impl Pool {
         }
         *cell = None;
         let c = &self.config;
+        // One bound on the whole attempt, whoever calls (the walks and the import's commit
+        // have no overall limit of their own).
+        let ldap = tokio::time::timeout(c.connect_timeout, self.open())
+            .await
+            .map_err(|_| {
+                Fail::Backend(BackendError::Unavailable(format!(
+                    "LDAP connection to {}: not made within {:?}",
+                    c.url, c.connect_timeout
+                )))
+            })??;
+        tracing::info!(url = %c.url, slot, "LDAP connection opened");
+        *cell = Some(ldap.clone());
+        Ok((ldap, true))
+    }
+
+    /// A new connection (TCP, TLS or StartTLS), bound.
+    async fn open(&self) -> Result<Ldap, Fail> {
+        let c = &self.config;
         let settings = LdapConnSettings::new()
             .set_conn_timeout(c.connect_timeout)
             .set_starttls(c.starttls);
         let (conn, mut ldap) = LdapConnAsync::with_settings(settings, &c.url).await?;
         ldap3::drive!(conn);
         if !c.bind_dn.is_empty() {
-            ldap.with_timeout(c.connect_timeout)
-                .simple_bind(&c.bind_dn, &c.bind_password)
+            ldap.simple_bind(&c.bind_dn, &c.bind_password)
                 .await?
                 .success()
                 .map_err(|e| {
@@ -172,9 +203,7 @@ impl Pool {
                     )))
                 })?;
         }
-        tracing::info!(url = %c.url, slot, "LDAP connection opened");
-        *cell = Some(ldap.clone());
-        Ok((ldap, true))
+        Ok(ldap)
     }
 
     async fn forget(&self, slot: usize) {
@@ -183,17 +212,18 @@ impl Pool {
         }
     }
 
-    /// Entries matching `filter` under `base` (all user attributes).
+    /// Entries matching `filter` under `base`, with `attrs` (`"*"`: all user attributes).
     async fn search(
         &self,
         ldap: &mut Ldap,
         base: &str,
         scope: Scope,
         filter: &str,
+        attrs: &[&str],
     ) -> Result<Vec<SearchEntry>, Fail> {
         let result = ldap
             .with_timeout(self.config.op_timeout)
-            .search(base, scope, filter, vec!["*"])
+            .search(base, scope, filter, attrs.to_vec())
             .await?;
         if result.1.rc == 32 {
             return Err(Fail::Backend(BackendError::Unavailable(format!(
@@ -204,17 +234,44 @@ impl Pool {
         Ok(entries.into_iter().map(SearchEntry::construct).collect())
     }
 
-    /// The one entry matching `filter` under `base`; several is corrupt data.
-    async fn search_one(
+    /// The entries under `base` (`class`: an object class, or `*` for any) whose `attr` is
+    /// `value`, byte for byte. The filter alone is not enough: its matching rule compares
+    /// prepared strings (RFC 4518: insignificant spaces, Unicode normalisation), so
+    /// `lea.dupont ` or a full-width `ｌea.dupont` would find `lea.dupont`, a login the
+    /// throttle counts apart. Those near matches are dropped here.
+    async fn search_exact(
         &self,
         ldap: &mut Ldap,
         base: &str,
-        filter: &str,
+        class: &str,
+        attr: &str,
+        value: &str,
+        attrs: &[&str],
+    ) -> Result<Vec<SearchEntry>, Fail> {
+        let filter = format!("(&(objectClass={class})({attr}={}))", ldap_escape(value));
+        let mut found = self
+            .search(ldap, base, Scope::Subtree, &filter, attrs)
+            .await?;
+        found.retain(|e| values(e, attr).iter().any(|v| v == value));
+        Ok(found)
+    }
+
+    /// The one entry of `class` whose `attr` is `value` (see `search_exact`); several is
+    /// corrupt data.
+    async fn find_one(
+        &self,
+        ldap: &mut Ldap,
+        base: &str,
+        class: &str,
+        attr: &str,
+        value: &str,
     ) -> Result<Option<SearchEntry>, Fail> {
-        let mut found = self.search(ldap, base, Scope::Subtree, filter).await?;
+        let mut found = self
+            .search_exact(ldap, base, class, attr, value, &["*"])
+            .await?;
         if found.len() > 1 {
             return Err(Fail::Backend(BackendError::Corrupt(format!(
-                "{} LDAP entries match {filter} under {base}",
+                "{} LDAP entries have {attr}={value} under {base}",
                 found.len()
             ))));
         }
@@ -226,12 +283,9 @@ impl Pool {
         ldap: &mut Ldap,
         key: &PersonKey,
     ) -> Result<Option<SearchEntry>, Fail> {
-        let filter = format!(
-            "(&(objectClass=ENTIdpAccount)({}={}))",
-            entry::KEY,
-            ldap_escape(key.to_string())
-        );
-        self.search_one(ldap, &self.people_base(), &filter).await
+        let base = self.people_base();
+        self.find_one(ldap, &base, "ENTIdpAccount", entry::KEY, &key.to_string())
+            .await
     }
 
     async fn reference_entry(
@@ -239,12 +293,9 @@ impl Pool {
         ldap: &mut Ldap,
         key: &EntryKey,
     ) -> Result<Option<SearchEntry>, Fail> {
-        let filter = format!(
-            "(&(objectClass=ENTIdpEntry)({}={}))",
-            entry::ENTRY_KEY,
-            ldap_escape(entry::entry_key(key))
-        );
-        self.search_one(ldap, &self.reference_base(key.kind), &filter)
+        let base = self.reference_base(key.kind);
+        let value = entry::entry_key(key);
+        self.find_one(ldap, &base, "ENTIdpEntry", entry::ENTRY_KEY, &value)
             .await
     }
 
@@ -267,20 +318,24 @@ impl Pool {
         Ok(())
     }
 
-    /// Adds an entry, replacing one already at `dn`. Values are added one by one after the
+    /// Adds an entry. One already at `dn` is replaced when `replace` (provisioning), else
+    /// left alone and a conflict (the import: it found no IdP entry there, so that one is
+    /// someone else's and not its to delete). Values are added one by one after the
     /// first: ldap3 takes each attribute's values as a set, and slapd keeps the order values
-    /// arrive in (the AAF's order is kept, e.g. for `first("mail")`).
+    /// arrive in (the AAF's order is kept, e.g. for `first("mail")`). A value given twice is
+    /// written once (`distinct`): slapd refuses to add a value an entry already has.
     async fn put(
         &self,
         ldap: &mut Ldap,
         dn: &str,
         attrs: Vec<(String, Vec<String>)>,
+        replace: bool,
     ) -> Result<(), Fail> {
         let t = self.config.op_timeout;
         let mut first = Vec::new();
         let mut more = Vec::new();
         for (name, values) in attrs {
-            let mut values = values.into_iter().filter(|v| !v.is_empty());
+            let mut values = distinct(values).into_iter();
             let Some(v) = values.next() else { continue };
             if name == entry::OBJECT_CLASS {
                 let all: HashSet<String> = std::iter::once(v).chain(values).collect();
@@ -291,7 +346,11 @@ impl Pool {
             more.extend(values.map(|v| Mod::Add(name.clone(), HashSet::from([v]))));
         }
         let added = ldap.with_timeout(t).add(dn, first.clone()).await?;
-        if added.rc == 68 {
+        if added.rc == 68 && !replace {
+            return Err(Fail::Backend(BackendError::Conflict(format!(
+                "LDAP entry {dn} exists but is not the IdP's entry for its key"
+            ))));
+        } else if added.rc == 68 {
             ldap.with_timeout(t).delete(dn).await?.success()?;
             ldap.with_timeout(t).add(dn, first).await?.success()?;
         } else {
@@ -304,20 +363,58 @@ impl Pool {
     }
 }
 
-/// A value put in a DN, escaped (RFC 4514) as filter values are (RFC 4515).
-fn dn_value(s: &str) -> String {
-    dn_escape(s).into_owned()
+/// `values` without the empty ones and without repeats, in their order.
+fn distinct(values: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut seen = HashSet::new();
+    values
+        .into_iter()
+        .filter(|v| !v.is_empty() && seen.insert(v.clone()))
+        .collect()
+}
+
+/// Whether binding with `config` sends the password unencrypted off this machine: a plain
+/// `ldap://` URL, no StartTLS, a password, a host other than the loopback.
+fn sends_secrets_in_clear(config: &LdapConfig) -> bool {
+    let Some(rest) = config.url.strip_prefix("ldap://") else {
+        return false;
+    };
+    let host_port = rest.split('/').next().unwrap_or_default();
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host_port.split(':').next().unwrap_or_default(),
+    };
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    !config.starttls && !config.bind_password.is_empty() && !loopback
+}
+
+/// The values of `name` in `e` (attribute names are case-insensitive), empty when absent.
+fn values<'a>(e: &'a SearchEntry, name: &str) -> &'a [String] {
+    e.attrs
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map_or(&[], |(_, v)| v.as_slice())
 }
 
 impl LdapDirectory {
     /// Sets the directory up and checks that the server answers (and accepts the bind)
     /// within the connection timeout: the server does not start without its directory.
     pub fn connect(config: LdapConfig) -> Result<Self, BackendError> {
+        if sends_secrets_in_clear(&config) {
+            // Allowed (a test slapd, a private link), but never without saying so.
+            tracing::warn!(
+                url = %config.url,
+                "LDAP without TLS to another host: the bind password and the password hashes \
+                 cross the network in clear (use ldaps:// or ldap_starttls = true)"
+            );
+        }
         let dir = Self::new(config)?;
         dir.block_on("connect", |pool, mut ldap| async move {
             // The people's subtree exists and the account may read it.
             let base = pool.people_base();
-            pool.search(&mut ldap, &base, Scope::Base, "(objectClass=*)")
+            pool.search(&mut ldap, &base, Scope::Base, "(objectClass=*)", &["1.1"])
                 .await
                 .map(drop)
         })?;
@@ -458,34 +555,27 @@ impl LdapDirectory {
     /// Writes a person (add, or replace the entry with the same key). Not used by the
     /// server: provisioning tools and tests.
     pub async fn put_person(&self, person: &Person) -> Result<(), BackendError> {
-        let dn = format!(
-            "{}={},{},{}",
-            entry::KEY,
-            dn_value(&person.key.to_string()),
-            entry::PEOPLE_OU,
-            self.pool.config.base_dn
-        );
-        let attrs = person_attributes(person);
-        self.run("add person", move |pool, ldap| {
-            let (dn, attrs, mut ldap) = (dn.clone(), attrs.clone(), ldap);
-            async move { pool.put(&mut ldap, &dn, attrs).await }
-        })
-        .await
+        let dn = self.pool.person_dn(&person.key);
+        self.put_entry("add person", dn, person_attributes(person))
+            .await
     }
 
     /// Writes a structure, subject or MEF entry (add or replace).
     pub async fn put_reference(&self, e: &ReferenceEntry) -> Result<(), BackendError> {
-        let dn = format!(
-            "{}={},{},{}",
-            entry::ENTRY_KEY,
-            dn_value(&entry::entry_key(&e.key)),
-            entry::reference_ou(e.key.kind),
-            self.pool.config.base_dn
-        );
-        let attrs = reference_attributes(e);
-        self.run("add reference", move |pool, ldap| {
-            let (dn, attrs, mut ldap) = (dn.clone(), attrs.clone(), ldap);
-            async move { pool.put(&mut ldap, &dn, attrs).await }
+        let dn = self.pool.reference_dn(&e.key);
+        self.put_entry("add reference", dn, reference_attributes(e))
+            .await
+    }
+
+    async fn put_entry(
+        &self,
+        what: &'static str,
+        dn: String,
+        attrs: Vec<(String, Vec<String>)>,
+    ) -> Result<(), BackendError> {
+        self.run(what, move |pool, mut ldap| {
+            let (dn, attrs) = (dn.clone(), attrs.clone());
+            async move { pool.put(&mut ldap, &dn, attrs, true).await }
         })
         .await
     }
@@ -594,17 +684,16 @@ impl Directory for LdapDirectory {
     }
 
     async fn person_by_login(&self, login: &str) -> Result<Option<Person>, BackendError> {
-        // Typed into the login form: escaped, so `*)(uid=*` is a login, not a filter.
-        let filter = format!(
-            "(&(objectClass=ENTPerson)({}={}))",
-            entry::LOGIN,
-            ldap_escape(login)
-        );
+        // Typed into the login form: escaped (`*)(uid=*` is a login, not a filter) and
+        // compared exactly (`search_exact`).
+        let login = login.to_owned();
         self.run("login lookup", move |pool, mut ldap| {
-            let filter = filter.clone();
+            let login = login.clone();
             async move {
                 let base = pool.people_base();
-                let found = pool.search_one(&mut ldap, &base, &filter).await?;
+                let found = pool
+                    .find_one(&mut ldap, &base, "ENTPerson", entry::LOGIN, &login)
+                    .await?;
                 Ok(found.as_ref().map(decode_person_entry).transpose()?)
             }
         })
@@ -722,5 +811,39 @@ impl DirectoryScan for LdapDirectory {
 impl DirectoryWriter for LdapDirectory {
     fn begin(&self) -> Result<Box<dyn ImportTxn + '_>, BackendError> {
         Ok(Box::new(self.import_txn()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_password_over_plain_ldap_to_another_host_is_noticed() {
+        let config = |url: &str, starttls: bool, password: &str| LdapConfig {
+            url: url.into(),
+            bind_dn: "cn=idp,dc=ent".into(),
+            bind_password: password.into(),
+            base_dn: "dc=ent".into(),
+            connect_timeout: Duration::from_secs(1),
+            op_timeout: Duration::from_secs(1),
+            connections: 1,
+            starttls,
+        };
+        for (url, starttls, password, clear) in [
+            ("ldap://ldap.ent.example", false, "s", true),
+            ("ldap://10.0.0.5:389", false, "s", true),
+            ("ldap://ldap.ent.example", true, "s", false),
+            ("ldaps://ldap.ent.example", false, "s", false),
+            ("ldapi://%2Frun%2Fslapd%2Fldapi", false, "s", false),
+            ("ldap://127.0.0.1:3890", false, "s", false),
+            ("ldap://localhost", false, "s", false),
+            ("ldap://[::1]:389/", false, "s", false),
+            ("ldap://ldap.ent.example", false, "", false),
+        ] {
+            let c = config(url, starttls, password);
+            assert_eq!(sends_secrets_in_clear(&c), clear, "{url} {starttls}");
+            assert!(!format!("{c:?}").contains("\"s\""));
+        }
     }
 }

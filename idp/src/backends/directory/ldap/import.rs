@@ -20,7 +20,7 @@ use ldap3::{dn_escape, ldap_escape, Ldap, Mod, Scope, SearchEntry};
 use time::Date;
 
 use super::entry::{self, person_attributes, reference_attributes};
-use super::{Fail, LdapDirectory, Pool};
+use super::{distinct, values, Fail, LdapDirectory, Pool};
 use crate::model::{AccountState, EntryKey, Person, PersonKey, ReferenceEntry};
 use crate::ports::{BackendError, ImportTxn};
 
@@ -87,16 +87,9 @@ impl<'a> LdapTxn<'a> {
                 // Not there before the first import: it creates it.
                 async move { pool.read_entry(&mut ldap, &dn).await }
             })?;
-        let values = found
-            .and_then(|e| {
-                e.attrs
-                    .iter()
-                    .find(|(k, _)| k.eq_ignore_ascii_case(entry::META_VALUE))
-                    .map(|(_, v)| v.clone())
-            })
-            .unwrap_or_default();
-        let map: BTreeMap<String, String> = values
+        let map: BTreeMap<String, String> = found
             .iter()
+            .flat_map(|e| values(e, entry::META_VALUE))
             .filter_map(|v| v.split_once(' '))
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
             .collect();
@@ -112,10 +105,8 @@ impl<'a> LdapTxn<'a> {
             filter,
             &[entry::KEY],
             |e: &SearchEntry| {
-                e.attrs
-                    .iter()
-                    .find(|(k, _)| k.eq_ignore_ascii_case(entry::KEY))
-                    .and_then(|(_, v)| v.first())
+                values(e, entry::KEY)
+                    .first()
                     .and_then(|v| PersonKey::parse(v))
                     .ok_or_else(|| {
                         BackendError::Corrupt(format!(
@@ -131,6 +122,21 @@ impl<'a> LdapTxn<'a> {
             },
         )?;
         Ok(out)
+    }
+
+    /// The entries that hold `login`, exactly: people, and retired logins (no key).
+    fn login_holders(&self, login: &str) -> Result<Vec<SearchEntry>, BackendError> {
+        let login = login.to_owned();
+        self.dir
+            .block_on("import login check", move |pool, mut ldap| {
+                let login = login.clone();
+                async move {
+                    let base = pool.config.base_dn.clone();
+                    let attrs = [entry::LOGIN, entry::KEY];
+                    pool.search_exact(&mut ldap, &base, "*", entry::LOGIN, &login, &attrs)
+                        .await
+                }
+            })
     }
 }
 
@@ -162,23 +168,9 @@ impl ImportTxn for LdapTxn<'_> {
             Some(owner) if *owner != person.key => return conflict(owner),
             Some(_) => {}
             None => {
-                // Whoever holds the login in the directory (a person or a retired login).
-                let filter = format!("({}={})", entry::LOGIN, ldap_escape(&person.login));
-                let base = self.base().to_owned();
-                let holders = self
-                    .dir
-                    .block_on("import login check", move |pool, mut ldap| {
-                        let (filter, base) = (filter.clone(), base.clone());
-                        async move { pool.search(&mut ldap, &base, Scope::Subtree, &filter).await }
-                    })?;
                 let own = person.key.to_string();
-                for h in holders {
-                    let key = h
-                        .attrs
-                        .iter()
-                        .find(|(k, _)| k.eq_ignore_ascii_case(entry::KEY))
-                        .and_then(|(_, v)| v.first());
-                    if key != Some(&own) {
+                for h in self.login_holders(&person.login)? {
+                    if values(&h, entry::KEY) != [own.as_str()] {
                         return conflict(&h.dn);
                     }
                 }
@@ -198,15 +190,7 @@ impl ImportTxn for LdapTxn<'_> {
         if self.logins.contains_key(login) {
             return Ok(true);
         }
-        let filter = format!("({}={})", entry::LOGIN, ldap_escape(login));
-        let base = self.base().to_owned();
-        let found = self
-            .dir
-            .block_on("import login check", move |pool, mut ldap| {
-                let (filter, base) = (filter.clone(), base.clone());
-                async move { pool.search(&mut ldap, &base, Scope::Subtree, &filter).await }
-            })?;
-        Ok(!found.is_empty())
+        Ok(!self.login_holders(login)?.is_empty())
     }
 
     fn person_keys(&self, academie: &str) -> Result<Vec<PersonKey>, BackendError> {
@@ -337,15 +321,11 @@ impl Changes {
         // Reference entries first: people point to them.
         for (key, e) in &self.references {
             if let Some(e) = e {
-                let dn = format!(
-                    "{}={},{},{}",
-                    entry::ENTRY_KEY,
-                    dn_escape(entry::entry_key(key)),
-                    entry::reference_ou(key.kind),
-                    self.base
-                );
                 match pool.reference_entry(ldap, key).await? {
-                    None => pool.put(ldap, &dn, reference_attributes(e)).await?,
+                    None => {
+                        let dn = pool.reference_dn(key);
+                        pool.put(ldap, &dn, reference_attributes(e), false).await?;
+                    }
                     Some(found) => {
                         let old = super::decode_reference_entry(key.kind)(&found)?;
                         let mods = modifications(
@@ -368,14 +348,8 @@ impl Changes {
             let found = pool.person_entry(ldap, key).await?;
             match (p, found) {
                 (Some(p), None) => {
-                    let dn = format!(
-                        "{}={},{},{}",
-                        entry::KEY,
-                        dn_escape(key.to_string()),
-                        entry::PEOPLE_OU,
-                        self.base
-                    );
-                    pool.put(ldap, &dn, person_attributes(p)).await?;
+                    pool.put(ldap, &pool.person_dn(key), person_attributes(p), false)
+                        .await?;
                 }
                 (Some(p), Some(old)) => {
                     let old_person = super::decode_person_entry(&old)?;
@@ -481,10 +455,11 @@ pub(super) fn modifications(
             || skip.iter().any(|s| s.eq_ignore_ascii_case(name))
     };
     let values = |list: &[(String, Vec<String>)], name: &str| -> Vec<String> {
-        list.iter()
-            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
-            .flat_map(|(_, v)| v.iter().filter(|s| !s.is_empty()).cloned())
-            .collect()
+        distinct(
+            list.iter()
+                .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+                .flat_map(|(_, v)| v.iter().cloned()),
+        )
     };
     let mut mods = Vec::new();
     let has: HashSet<String> = found
@@ -584,7 +559,8 @@ mod tests {
         let new = list(&[
             ("objectClass", &["ENTPerson", "top", "ENTIdpAccount"]),
             ("sn", &["DUPONT"]),
-            ("mail", &["b@x", "a@x"]),
+            // Twice: slapd would refuse the second add.
+            ("mail", &["b@x", "a@x", "b@x"]),
         ]);
         let found = SearchEntry {
             dn: "x".into(),
