@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use idp::audit::AuditEvent;
 use idp::model::Category;
 use idp::protocols::cas::url::encode;
+use idp_tests::raw_get as get;
 use idp_tests::registry::{CasService, TestRegistry};
 use idp_tests::tls::TestCa;
 use idp_tests::{Browser, Page, TestIdp, LEA_PASSWORD};
@@ -173,20 +174,6 @@ fn start_with(f: impl FnOnce(&mut idp::settings::Settings)) -> Cas {
         _ca_dir: ca_dir,
         _registry: registry,
     }
-}
-
-/// A raw GET (status, body) without the test browser's entity decoding.
-fn get(url: &str) -> (u16, String) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .build()
-        .into();
-    let mut res = agent.get(url).call().unwrap();
-    (
-        res.status().as_u16(),
-        res.body_mut().read_to_string().unwrap(),
-    )
 }
 
 fn ticket_of(location: &str, service: &str) -> String {

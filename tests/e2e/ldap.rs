@@ -21,6 +21,7 @@ use idp::model::{
 use idp::ports::{BackendError, Directory, DirectoryScan, DirectoryWriter, SystemClock};
 use idp::protocols::cas::url::encode;
 use idp_tests::procs::{free_port, run_with_timeout};
+use idp_tests::raw_get as get;
 use idp_tests::registry::{CasService, TestRegistry};
 use idp_tests::slapd::{self, Slapd};
 use idp_tests::Browser;
@@ -711,19 +712,6 @@ async fn the_import_does_not_replace_an_entry_that_is_not_the_idps() {
     let as_admin = Some((slapd::ROOT_DN, slapd::ROOT_PASSWORD));
     let entry = server.ldapsearch_as(as_admin, &dn);
     assert!(entry.contains("sn: PROVISIONED"), "{entry}");
-}
-
-fn get(url: &str) -> (u16, String) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .build()
-        .into();
-    let mut res = agent.get(url).call().unwrap();
-    (
-        res.status().as_u16(),
-        res.body_mut().read_to_string().unwrap(),
-    )
 }
 
 /// The real IdP over LDAP (settings → `app::open_directory`): a person a provisioning tool

@@ -11,6 +11,7 @@ use idp::backends::store::redis::{RedisConfig, RedisStores};
 use idp::model::{PersonKey, SessionId, SsoSession};
 use idp::ports::{BackendError, CounterStore, SessionStore, TicketStore};
 use idp::protocols::cas::url::encode;
+use idp_tests::raw_get as get;
 use idp_tests::redis::RedisServer;
 use idp_tests::registry::{CasService, TestRegistry};
 use idp_tests::{TestIdp, ACTIVATION_CODE, LEA_PASSWORD};
@@ -477,20 +478,6 @@ fn an_unreachable_redis_stops_the_start_with_a_clear_error() {
         "{msg}"
     );
     assert!(!msg.contains("hunter2"), "the password leaked: {msg}");
-}
-
-/// `raw` GET: status and body, no redirects followed.
-fn get(url: &str) -> (u16, String) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .build()
-        .into();
-    let mut res = agent.get(url).call().unwrap();
-    (
-        res.status().as_u16(),
-        res.body_mut().read_to_string().unwrap(),
-    )
 }
 
 fn ticket_in(location: &str) -> String {

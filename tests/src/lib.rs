@@ -119,6 +119,20 @@ impl Directory for FlakyDirectory {
     }
 }
 
+/// A raw GET (status, body): no redirect followed, no entity decoding, any status.
+pub fn raw_get(url: &str) -> (u16, String) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .into();
+    let mut res = agent.get(url).call().unwrap();
+    (
+        res.status().as_u16(),
+        res.body_mut().read_to_string().unwrap(),
+    )
+}
+
 pub struct TestIdp {
     server: Option<RunningServer>,
     flaky: Option<Arc<FlakyDirectory>>,
