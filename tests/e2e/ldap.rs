@@ -24,7 +24,7 @@ use idp_tests::procs::{free_port, run_with_timeout};
 use idp_tests::raw_get as get;
 use idp_tests::registry::{CasService, TestRegistry};
 use idp_tests::slapd::{self, Slapd};
-use idp_tests::Browser;
+use idp_tests::{ticket_in, Browser};
 use time::macros::{date, datetime};
 
 fn attrs(list: &[(&str, &[&str])]) -> Attributes {
@@ -794,13 +794,11 @@ fn a_cas_login_against_the_ldap_directory() {
         ],
     );
     assert_eq!(res.status, 302, "{}", res.body);
-    let location = res.location().unwrap();
-    let (_, st) = location.split_once("ticket=").unwrap();
-    assert!(st.starts_with("ST-"), "{location}");
+    let st = ticket_in(res.location().unwrap());
     let (status, body) = get(&format!(
         "{url}/p3/serviceValidate?service={}&ticket={}",
         encode(app_url),
-        encode(st)
+        encode(&st)
     ));
     assert_eq!(status, 200);
     assert!(body.contains("<cas:user>lea.dupont</cas:user>"), "{body}");

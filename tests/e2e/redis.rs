@@ -14,7 +14,7 @@ use idp::protocols::cas::url::encode;
 use idp_tests::raw_get as get;
 use idp_tests::redis::RedisServer;
 use idp_tests::registry::{CasService, TestRegistry};
-use idp_tests::{TestIdp, ACTIVATION_CODE, LEA_PASSWORD};
+use idp_tests::{ticket_in, TestIdp, ACTIVATION_CODE, LEA_PASSWORD};
 use time::OffsetDateTime;
 
 struct Stores {
@@ -478,12 +478,6 @@ fn an_unreachable_redis_stops_the_start_with_a_clear_error() {
         "{msg}"
     );
     assert!(!msg.contains("hunter2"), "the password leaked: {msg}");
-}
-
-fn ticket_in(location: &str) -> String {
-    let (_, t) = location.split_once("ticket=").unwrap();
-    assert!(t.starts_with("ST-"), "{location}");
-    t.to_owned()
 }
 
 #[test]

@@ -133,6 +133,13 @@ pub fn raw_get(url: &str) -> (u16, String) {
     )
 }
 
+/// The CAS service ticket in a redirect `location` (asserted to be an `ST-`).
+pub fn ticket_in(location: &str) -> String {
+    let (_, t) = location.split_once("ticket=").unwrap();
+    assert!(t.starts_with("ST-"), "{location}");
+    t.to_owned()
+}
+
 pub struct TestIdp {
     server: Option<RunningServer>,
     flaky: Option<Arc<FlakyDirectory>>,
